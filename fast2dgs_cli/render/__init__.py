@@ -1,0 +1,27 @@
+"""Rendering: one interface, several interchangeable rasterizers.
+
+```
+Gaussians ──project()──► Projected (xys, conics, colours, radii, tile boxes) ──rasterizer──► [H, W, 3]
+               torch, differentiable          ▲                                  torch | cpu | gmod
+```
+
+Every backend computes the same image (``formats/g2d.md`` §Rendering); they differ only in speed and in the
+device they run on. ``torch`` is the readable reference; ``cpu`` the fast multithreaded CPU kernels; ``gmod``
+the CUDA rasterizer of the Image-GS team, used when CUDA and gmod are importable.
+"""
+
+from .backends import Backend, BackendUnavailable, available_backends, render, resolve_backend
+from .projection import EPS, TILE, TOP_K, Projected, project
+
+__all__ = [
+    "Backend",
+    "BackendUnavailable",
+    "EPS",
+    "Projected",
+    "TILE",
+    "TOP_K",
+    "available_backends",
+    "project",
+    "render",
+    "resolve_backend",
+]

@@ -1,0 +1,93 @@
+"""Backend registry and the ``render`` entry point."""
+
+from __future__ import annotations
+
+import importlib.util
+from enum import Enum
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from ..gaussians import Gaussians
+from .projection import Projected, project
+from .reference import rasterize_reference
+
+__all__ = ["Backend", "BackendUnavailable", "available_backends", "render", "resolve_backend"]
+
+
+class Backend(str, Enum):
+    """Rasterizer choices; ``auto`` picks gmod on CUDA, else the fast CPU kernels."""
+
+    AUTO = "auto"
+    TORCH = "torch"
+    CPU = "cpu"
+    GMOD = "gmod"
+
+
+class BackendUnavailable(RuntimeError):
+    """Raised when a backend that was asked for by name cannot run on this machine."""
+
+
+def _gmod_ready() -> bool:
+    if not torch.cuda.is_available() or importlib.util.find_spec("gmod") is None:
+        return False
+    from .gmod_backend import gmod_available
+
+    return gmod_available()
+
+
+def _cpu_ready() -> bool:
+    return importlib.util.find_spec("numba") is not None
+
+
+def available_backends() -> list[Backend]:
+    """Backends that can run here, fastest first (never includes ``auto``)."""
+    found = [Backend.GMOD] if _gmod_ready() else []
+    if _cpu_ready():
+        found.append(Backend.CPU)
+    return found + [Backend.TORCH]
+
+
+def resolve_backend(backend: Backend | str) -> Backend:
+    """Turn ``auto`` into a concrete backend; raise ``BackendUnavailable`` for one that cannot run here."""
+    backend = Backend(backend)
+    available = available_backends()
+    if backend is Backend.AUTO:
+        return available[0]
+    if backend not in available:
+        reason = {
+            Backend.GMOD: "it needs a CUDA GPU and the gmod package (see README, 'Installing gmod')",
+            Backend.CPU: "it needs the numba package",
+        }[backend]
+        raise BackendUnavailable(f"backend '{backend.value}' is not available: {reason}")
+    return backend
+
+
+def _rasterizer(backend: Backend) -> Callable[[Projected], Tensor]:
+    if backend is Backend.GMOD:
+        from .gmod_backend import rasterize_gmod
+
+        return rasterize_gmod
+    if backend is Backend.CPU:
+        from .cpu_backend import rasterize_cpu
+
+        return rasterize_cpu
+    return rasterize_reference
+
+
+def render(gaussians: Gaussians, height: int, width: int, backend: Backend | str = Backend.AUTO) -> Tensor:
+    """Render ``gaussians`` to an ``[H, W, 3]`` float32 image (differentiable on every backend).
+
+    Args:
+        gaussians: the Gaussians; ``scale`` is read in pixels of this ``height × width`` image.
+        height: output height in pixels (≥ 1).
+        width: output width in pixels (≥ 1).
+        backend: a ``Backend`` or its name.
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"cannot render a {width}x{height} image")
+    chosen = resolve_backend(backend)
+    if chosen is Backend.GMOD:
+        gaussians = gaussians.to(device="cuda")
+    return _rasterizer(chosen)(project(gaussians, height, width))
