@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
-from enum import Enum
 from typing import Callable
 
 import torch
 from torch import Tensor
 
+from ..choices import Backend
 from ..gaussians import Gaussians
 from .projection import Projected, project
 from .reference import rasterize_reference
 
 __all__ = ["Backend", "BackendUnavailable", "available_backends", "render", "resolve_backend"]
-
-
-class Backend(str, Enum):
-    """Rasterizer choices; ``auto`` picks gmod on CUDA, else the fast CPU kernels."""
-
-    AUTO = "auto"
-    TORCH = "torch"
-    CPU = "cpu"
-    GMOD = "gmod"
 
 
 class BackendUnavailable(RuntimeError):

@@ -1,0 +1,156 @@
+"""Benchmark a folder: encode and decode every image, measure rate, quality and speed.
+
+Metrics are computed on the 8-bit rounded reconstruction; bpp counts the whole file (headers included).
+The JSON follows CompressAI's results schema (``name``, ``description``, ``results.{bpp, psnr-rgb,
+ms-ssim-rgb, encoding_time, decoding_time}``, one point per budget), with per-image records, settings
+and the machine added alongside.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from . import __version__
+from .codec import EncodeOptions, decode_g2d, encode_image
+from .container import read_g2d
+from .encoder.quantize import dequantize
+from .imageio import load_image
+from .metrics import ms_ssim, psnr, to_uint8
+from .render import render
+
+__all__ = ["ImageRecord", "bench_image", "summarize", "machine_info"]
+
+_FPS_REPEATS = 5
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """Benchmark figures of one image (``error`` set and figures NaN when it failed)."""
+
+    image: str
+    width: int = 0
+    height: int = 0
+    gaussians: int = 0
+    bytes: int = 0
+    bpp: float = math.nan
+    psnr: float = math.nan
+    ms_ssim: float = math.nan
+    encode_s: float = math.nan
+    decode_s: float = math.nan
+    render_fps: float = math.nan
+    backend: str = ""
+    init: str = ""
+    error: str = ""
+
+
+def bench_image(path: Path, options: EncodeOptions, on_step: Callable[[int, float], None] | None = None) -> ImageRecord:
+    """Encode, decode and measure one image; a failure is recorded in ``error`` instead of raised."""
+    try:
+        pixels = load_image(path).pixels
+        height, width = pixels.shape[:2]
+        start = time.perf_counter()
+        encoded = encode_image(pixels, options, on_step=on_step)
+        encode_s = time.perf_counter() - start
+
+        start = time.perf_counter()
+        decoded = decode_g2d(encoded.data, backend=encoded.backend)
+        decode_s = time.perf_counter() - start
+
+        reference, output = to_uint8(pixels), to_uint8(decoded)
+        return ImageRecord(
+            image=path.name,
+            width=width,
+            height=height,
+            gaussians=encoded.count,
+            bytes=len(encoded.data),
+            bpp=8 * len(encoded.data) / (width * height),
+            psnr=psnr(output, reference),
+            ms_ssim=ms_ssim(output, reference),
+            encode_s=encode_s,
+            decode_s=decode_s,
+            render_fps=_render_fps(encoded.data, encoded.backend),
+            backend=encoded.backend.value,
+            init=options.init.value,
+        )
+    except (ValueError, RuntimeError, OSError) as error:
+        return ImageRecord(image=path.name, error=str(error))
+
+
+def _render_fps(data: bytes, backend: str) -> float:
+    """Median frames per second of rendering the file's Gaussians at their size (after one warm-up)."""
+    file = read_g2d(data)
+    gaussians = dequantize(file.gaussians)
+    size = (file.gaussians.height, file.gaussians.width)
+    times = []
+    with torch.no_grad():
+        for _ in range(_FPS_REPEATS + 1):
+            start = time.perf_counter()
+            render(gaussians, *size, backend)
+            times.append(time.perf_counter() - start)
+    return 1.0 / statistics.median(times[1:])
+
+
+def summarize(records: list[ImageRecord], options: EncodeOptions, folder: str) -> dict:
+    """CompressAI-style results dictionary (means over the images that succeeded), with per-image records."""
+    ok = [r for r in records if not r.error]
+
+    def mean(attr: str) -> float | None:
+        values = [getattr(r, attr) for r in ok if not math.isnan(getattr(r, attr))]
+        return sum(values) / len(values) if values else None
+
+    return {
+        "name": "f2dgs",
+        "description": (
+            f"f2dgs {__version__}, {options.init.value} init, {options.gaussians} Gaussians, "
+            f"{options.fit.steps} steps, on {folder}"
+        ),
+        "results": {
+            "bpp": [mean("bpp")],
+            "psnr-rgb": [mean("psnr")],
+            "ms-ssim-rgb": [mean("ms_ssim")],
+            "encoding_time": [mean("encode_s")],
+            "decoding_time": [mean("decode_s")],
+        },
+        "render_fps": [mean("render_fps")],
+        "settings": {
+            "gaussians": options.gaussians,
+            "steps": options.fit.steps,
+            "time_budget": options.fit.time_budget,
+            "seed": options.seed,
+            "init": options.init.value,
+            "backend": ok[0].backend if ok else options.backend.value,
+        },
+        "machine": machine_info(),
+        "images": [asdict(r) for r in records],
+        "failed": [r.image for r in records if r.error],
+    }
+
+
+def machine_info() -> dict[str, object]:
+    """The hardware and software every figure was measured on."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "f2dgs": __version__,
+    }

@@ -1,0 +1,305 @@
+"""The ``f2dgs`` command line: parses, resolves paths, drives progress and prints. The work is in the library.
+
+Exit codes: 0 success, 1 runtime failure (bad input file, corrupt `.g2d`, unavailable backend, any file of a
+batch failing), 2 usage error. Statistics and progress go to stderr; data (``-`` outputs, ``info``) to stdout.
+Heavy modules (torch) are imported inside the commands, so ``f2dgs --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from . import __version__
+from .choices import Backend, InitMethod, Loss
+from .paths import IMAGE_SUFFIXES, Job, plan_jobs
+
+app = typer.Typer(
+    name="f2dgs",
+    help="Store pictures as a few thousand 2D Gaussians (Fast-2DGS): encode, decode, inspect, benchmark.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+EXIT_FAILURE = 1
+
+
+class Failure(Exception):
+    """An expected failure: printed as one line, exit code 1."""
+
+
+def _version(value: bool) -> None:
+    if not value:
+        return
+    import torch
+
+    from .container import CONTAINER_VERSION
+    from .render import available_backends
+
+    backends = ", ".join(b.value for b in available_backends())
+    major, minor = CONTAINER_VERSION
+    out.print(f"f2dgs {__version__} (.g2d {major}.{minor}, torch {torch.__version__}, backends: {backends})")
+    raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show versions and exit.")
+    ] = None,
+) -> None:
+    """f2dgs: a batch image codec that stores a picture as 2D Gaussians."""
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+def _fail_batch(failed: list[tuple[str, str]]) -> None:
+    if failed:
+        err.print(f"[red]{len(failed)} file(s) failed:[/red]", highlight=False)
+        for name, reason in failed:
+            err.print(f"  {name}: {reason}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _read_input(job: Job) -> bytes:
+    if job.source is None:
+        return sys.stdin.buffer.read()
+    try:
+        return job.source.read_bytes()
+    except OSError as error:
+        raise Failure(f"cannot read {job.source}: {error.strerror}") from None
+
+
+def _write_output(job: Job, data: bytes) -> None:
+    from .imageio import atomic_write
+
+    if job.target is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        atomic_write(job.target, data)
+    except OSError as error:
+        raise Failure(f"cannot write {job.target}: {error.strerror}") from None
+
+
+def _run_batch(jobs: list[Job], work, progress_label: str) -> None:
+    """Run ``work(job, progress, task)`` on each job; collect failures; exit 1 if any failed."""
+    from .container import G2DError
+    from .imageio import ImageError
+    from .render import BackendUnavailable
+
+    failed: list[tuple[str, str]] = []
+    with _progress() as progress:
+        overall = progress.add_task(progress_label, total=len(jobs)) if len(jobs) > 1 else None
+        for job in jobs:
+            try:
+                if job.error:
+                    raise Failure(job.error)
+                work(job, progress)
+            except BackendUnavailable as error:
+                err.print(f"error: {error}", highlight=False, markup=False)
+                raise typer.Exit(EXIT_FAILURE) from None
+            except (Failure, ImageError, G2DError, ValueError) as error:
+                failed.append((job.name, str(error)))
+                if len(jobs) == 1:
+                    err.print(f"error: {job.name}: {error}", highlight=False, markup=False)
+                    raise typer.Exit(EXIT_FAILURE) from None
+            if overall is not None:
+                progress.advance(overall)
+    _fail_batch(failed)
+
+
+@app.command()
+def encode(
+    inputs: Annotated[list[str], typer.Argument(help="Images or folders to encode; '-' reads one image from stdin.")],
+    output: Annotated[
+        Optional[str],
+        typer.Option("-o", "--output", help="Output file (one input), folder (several), or '-' for stdout."),
+    ] = None,
+    gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = 10_000,
+    steps: Annotated[int, typer.Option(min=0, help="Maximum fine-tuning steps.")] = 300,
+    time_budget: Annotated[
+        Optional[float], typer.Option("--time", min=0.0, help="Maximum fine-tuning seconds per image.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed: the same seed and input give the same file.")] = 0,
+    init: Annotated[InitMethod, typer.Option(help="Initial placement of the Gaussians.")] = InitMethod.GRADIENT,
+    loss: Annotated[Loss, typer.Option(help="Fine-tuning loss.")] = Loss.MSE,
+    backend: Annotated[Backend, typer.Option(help="Renderer used for fine-tuning.")] = Backend.AUTO,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")] = False,
+) -> None:
+    """Encode images to .g2d files (one summary line per file on stderr).
+
+    A folder or several files form a batch: outputs go to the -o folder (created if needed) or next to
+    each input, named after the input with the .g2d suffix. Alpha channels are discarded.
+    """
+    from .codec import EncodeOptions, encode_image
+    from .encoder.fit import FitConfig
+    from .imageio import load_image
+
+    options = EncodeOptions(
+        gaussians=gaussians,
+        fit=FitConfig(steps=steps, time_budget=time_budget, loss=loss),
+        seed=seed,
+        init=init,
+        backend=backend,
+    )
+    jobs = _plan(inputs, output, ".g2d", force, accept=IMAGE_SUFFIXES)
+
+    def work(job: Job, progress: Progress) -> None:
+        image = load_image(_read_input(job))
+        if image.had_alpha:
+            err.print(f"warning: {job.name}: alpha channel discarded", highlight=False, markup=False)
+        height, width = image.pixels.shape[:2]
+        task = progress.add_task(f"encoding {job.name}", total=steps)
+        result = encode_image(image.pixels, options, on_step=lambda step, _: progress.update(task, completed=step))
+        progress.remove_task(task)
+        _write_output(job, result.data)
+        bpp = 8 * len(result.data) / (width * height)
+        total = sum(result.seconds.values())
+        err.print(
+            f"{job.name}: {width}x{height}, N={result.count}, {len(result.data)} bytes, {bpp:.3f} bpp, "
+            f"{result.psnr:.2f} dB, {total:.1f} s ({result.steps} steps, {result.backend.value})",
+            highlight=False,
+            markup=False,
+        )
+
+    _run_batch(jobs, work, "encoding")
+
+
+@app.command()
+def decode(
+    inputs: Annotated[list[str], typer.Argument(help=".g2d files or folders to decode; '-' reads stdin.")],
+    output: Annotated[
+        Optional[str],
+        typer.Option("-o", "--output", help="Output PNG (one input), folder (several), or '-' for stdout."),
+    ] = None,
+    width: Annotated[Optional[int], typer.Option(min=1, help="Output width (height follows unless given).")] = None,
+    height: Annotated[Optional[int], typer.Option(min=1, help="Output height (width follows unless given).")] = None,
+    scale: Annotated[Optional[float], typer.Option(help="Render at this multiple of the stored size.")] = None,
+    backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")] = False,
+) -> None:
+    """Decode .g2d files to 8-bit RGB PNG, at the stored size or any other (Gaussians are continuous)."""
+    if scale is not None and (width is not None or height is not None):
+        raise typer.BadParameter("give either --scale or --width/--height, not both", param_hint="--scale")
+    if scale is not None and not scale > 0:
+        raise typer.BadParameter("must be positive", param_hint="--scale")
+    from .codec import decode_g2d, output_size
+    from .container import read_g2d
+    from .imageio import encode_png
+
+    jobs = _plan(inputs, output, ".png", force, accept=(".g2d",))
+
+    def work(job: Job, progress: Progress) -> None:
+        data = _read_input(job)
+        size = output_size(read_g2d(data), width=width, height=height, scale=scale)
+        _write_output(job, encode_png(decode_g2d(data, size=size, backend=backend)))
+        err.print(f"{job.name}: decoded at {size[1]}x{size[0]}", highlight=False, markup=False)
+
+    _run_batch(jobs, work, "decoding")
+
+
+@app.command()
+def info(path: Annotated[str, typer.Argument(help="A .g2d file, or '-' for stdin.")]) -> None:
+    """Show a .g2d file's header, Gaussian count, bit depths and the size of every stream."""
+    from .container import G2DError, describe
+
+    source = None if path == "-" else Path(path)
+    try:
+        data = sys.stdin.buffer.read() if source is None else source.read_bytes()
+        description = describe(data)
+    except OSError as error:
+        err.print(f"error: cannot read {path}: {error.strerror}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+    except G2DError as error:
+        err.print(f"error: {path}: {error}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+    out.print(description, highlight=False, markup=False)
+
+
+@app.command()
+def bench(
+    folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. the Kodak set).")],
+    gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = 10_000,
+    steps: Annotated[int, typer.Option(min=0, help="Fine-tuning steps per image.")] = 300,
+    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    init: Annotated[InitMethod, typer.Option(help="Initial placement.")] = InitMethod.GRADIENT,
+    backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,
+    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write CompressAI-style JSON here.")] = None,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image CSV here.")] = None,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing report files.")] = False,
+) -> None:
+    """Encode and decode every image of a folder; report bpp, PSNR, MS-SSIM, times and render FPS."""
+    for report in (json_path, csv_path):
+        if report is not None and report.exists() and not force:
+            err.print(f"error: {report} exists (use --force to overwrite)", highlight=False, markup=False)
+            raise typer.Exit(EXIT_FAILURE)
+    if not folder.is_dir():
+        err.print(f"error: {folder} is not a folder", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE)
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        err.print(f"error: no images in {folder}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE)
+
+    from .bench import bench_image, summarize
+    from .codec import EncodeOptions
+    from .encoder.fit import FitConfig
+    from .render import BackendUnavailable, resolve_backend
+    from .report import bench_csv, bench_table
+
+    try:
+        resolve_backend(backend)
+    except BackendUnavailable as error:
+        err.print(f"error: {error}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+    options = EncodeOptions(gaussians=gaussians, fit=FitConfig(steps=steps), seed=seed, init=init, backend=backend)
+    records = []
+    with _progress() as progress:
+        overall = progress.add_task("benchmark", total=len(images))
+        for path in images:
+            task = progress.add_task(f"  {path.name}", total=steps)
+            records.append(bench_image(path, options, lambda s, _: progress.update(task, completed=s)))
+            progress.remove_task(task)
+            progress.advance(overall)
+    summary = summarize(records, options, str(folder))
+    out.print(bench_table(records, summary))
+    from .imageio import atomic_write
+
+    if json_path is not None:
+        atomic_write(json_path, (json.dumps(summary, indent=2) + "\n").encode())
+    if csv_path is not None:
+        atomic_write(csv_path, bench_csv(records).encode())
+    _fail_batch([(r.image, r.error) for r in records if r.error])
+
+
+def _plan(inputs: list[str], output: str | None, suffix: str, force: bool, accept: tuple[str, ...]) -> list[Job]:
+    try:
+        return plan_jobs(inputs, output, suffix, force, accept)
+    except ValueError as error:
+        err.print(f"error: {error}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,118 @@
+"""Reading input images and writing decoded ones.
+
+Any format Pillow opens is accepted (PNG, JPEG, WebP, TIFF, BMP, …) and converted to RGB floats in [0, 1]:
+
+* grayscale (8- or 16-bit) is replicated to three channels; 16-bit samples keep their precision;
+* palette images are expanded through their palette;
+* **alpha is discarded**: the colour channels are encoded as stored, i.e. the picture as it would look fully
+  opaque (``LoadedImage.had_alpha`` tells the caller, which warns);
+* an EXIF orientation tag is applied, so the picture is upright.
+
+Images larger than ``MAX_SIDE`` on a side are refused before their pixels are decoded.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from .metrics import to_uint8
+
+__all__ = ["MAX_SIDE", "ImageError", "LoadedImage", "load_image", "encode_png", "atomic_write"]
+
+MAX_SIDE = 16384
+"""Largest accepted width or height in pixels (the `.g2d` container's limit too)."""
+
+
+class ImageError(ValueError):
+    """An input image that cannot be used (unreadable, empty, too large)."""
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    """A decoded input image.
+
+    Attributes:
+        pixels: ``[H, W, 3]`` float32 RGB in [0, 1].
+        had_alpha: whether an alpha channel was discarded.
+        source_mode: the Pillow mode of the file (e.g. ``RGB``, ``RGBA``, ``I;16``, ``P``).
+    """
+
+    pixels: Tensor
+    had_alpha: bool
+    source_mode: str
+
+
+def load_image(source: str | os.PathLike[str] | bytes) -> LoadedImage:
+    """Decode an image file (a path, or its bytes) to RGB floats; raise ``ImageError`` if unusable."""
+    stream: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+    try:
+        with stream, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(stream) as opened:
+                _check_size(opened.width, opened.height)
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+                return _to_rgb(image)
+    except ImageError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise ImageError(f"not a readable image ({error.__class__.__name__})") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise ImageError(f"cannot decode image: {error}") from None
+
+
+def _check_size(width: int, height: int) -> None:
+    if width < 1 or height < 1:
+        raise ImageError(f"image has no pixels ({width}x{height})")
+    if width > MAX_SIDE or height > MAX_SIDE:
+        raise ImageError(f"image is {width}x{height}; the limit is {MAX_SIDE} pixels on a side")
+
+
+def _to_rgb(image: Image.Image) -> LoadedImage:
+    mode = image.mode
+    had_alpha = mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        gray = np.asarray(image, dtype=np.float64) / 65535.0  # 16-bit samples (Pillow opens 16-bit gray as I;16 or I)
+        rgb = np.repeat(np.clip(gray, 0.0, 1.0)[..., None], 3, axis=2)
+    elif mode == "F":
+        rgb = np.repeat(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0)[..., None], 3, axis=2)
+    else:
+        if mode == "P" and had_alpha:
+            image = image.convert("RGBA")
+        rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
+    pixels = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
+    return LoadedImage(pixels, had_alpha, mode)
+
+
+def encode_png(image: Tensor) -> bytes:
+    """Encode an ``[H, W, 3]`` float image as an 8-bit RGB PNG (values clamped to [0, 1] and rounded)."""
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image).numpy(), mode="RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    A reader never sees a half-written file, and a failure leaves no file behind.
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,99 @@
+"""Turning the command line's inputs and ``-o`` into (source, target) jobs, with the overwrite rules.
+
+``-`` stands for stdin (as a source) or stdout (as a target). A folder input expands to its files with an
+accepted suffix (not recursive). One input writes to ``-o`` or next to itself; several write into the ``-o``
+folder or next to themselves. An existing target is refused unless ``force``; the refusal is recorded on the
+job so a batch can go on with the other files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["IMAGE_SUFFIXES", "Job", "plan_jobs"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm", ".pnm")
+
+
+@dataclass(frozen=True)
+class Job:
+    """One file to process.
+
+    Attributes:
+        name: what to call it in messages.
+        source: the input path, ``None`` for stdin.
+        target: the output path, ``None`` for stdout.
+        error: why it cannot run ("" when it can).
+    """
+
+    name: str
+    source: Path | None
+    target: Path | None
+    error: str = ""
+
+
+def _expand(inputs: list[str], accept: tuple[str, ...]) -> tuple[list[Path | None], bool]:
+    sources: list[Path | None] = []
+    from_folder = False
+    for item in inputs:
+        if item == "-":
+            if len(inputs) > 1:
+                raise ValueError("'-' (stdin) cannot be combined with other inputs")
+            sources.append(None)
+            continue
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in accept)
+            if not found:
+                raise ValueError(f"no {'/'.join(accept)} files in folder {path}")
+            sources.extend(found)
+            from_folder = True
+        else:
+            sources.append(path)
+    return sources, from_folder
+
+
+def plan_jobs(inputs: list[str], output: str | None, suffix: str, force: bool, accept: tuple[str, ...]) -> list[Job]:
+    """Plan the jobs of one command; raise ``ValueError`` for a command line that cannot work at all."""
+    sources, from_folder = _expand(inputs, accept)
+    batch = from_folder or len(sources) > 1
+    out_dir: Path | None = None
+    if batch and output == "-":
+        raise ValueError("several outputs cannot all go to stdout: give a folder with -o")
+    if output not in (None, "-") and (batch or Path(output).is_dir()):
+        out_dir = Path(output)
+        if out_dir.exists() and not out_dir.is_dir():
+            raise ValueError(f"output {out_dir} is a file, not a folder")
+        out_dir.mkdir(parents=True, exist_ok=True)
+
+    jobs: list[Job] = []
+    planned: set[Path] = set()
+    for source in sources:
+        name = "<stdin>" if source is None else str(source)
+        if source is None:
+            target = None if output in (None, "-") else Path(output)
+        elif out_dir is not None:
+            target = out_dir / (source.stem + suffix)
+        elif output is not None:
+            target = None if output == "-" else Path(output)
+        else:
+            target = source.with_suffix(suffix)
+        jobs.append(Job(name, source, target, _refusal(source, target, planned, force)))
+        if target is not None:
+            planned.add(target.resolve())
+    return jobs
+
+
+def _refusal(source: Path | None, target: Path | None, planned: set[Path], force: bool) -> str:
+    if source is not None and not source.is_file():
+        return "no such file" if not source.exists() else "not a regular file"
+    if target is None:
+        return ""
+    if source is not None and target.resolve() == source.resolve():
+        return "output would overwrite the input"
+    if target.resolve() in planned:
+        return f"another input already writes {target}"
+    if target.exists() and not force:
+        return f"{target} exists (use --force to overwrite)"
+    return ""
