@@ -43,6 +43,7 @@ class ImageRecord:
     bytes: int = 0
     bpp: float = math.nan
     psnr: float = math.nan
+    psnr_unquantized: float = math.nan
     ms_ssim: float = math.nan
     encode_s: float = math.nan
     decode_s: float = math.nan
@@ -74,6 +75,7 @@ def bench_image(path: Path, options: EncodeOptions, on_step: Callable[[int, floa
             bytes=len(encoded.data),
             bpp=8 * len(encoded.data) / (width * height),
             psnr=psnr(output, reference),
+            psnr_unquantized=encoded.psnr_unquantized,
             ms_ssim=ms_ssim(output, reference),
             encode_s=encode_s,
             decode_s=decode_s,
@@ -121,6 +123,7 @@ def summarize(records: list[ImageRecord], options: EncodeOptions, folder: str) -
             "decoding_time": [mean("decode_s")],
         },
         "render_fps": [mean("render_fps")],
+        "psnr_unquantized": [mean("psnr_unquantized")],
         "settings": {
             "gaussians": options.gaussians,
             "steps": options.fit.steps,

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import torch
 from torch import Tensor
 
 from . import __version__
@@ -60,6 +61,8 @@ class EncodeResult:
         data: the `.g2d` file's bytes.
         count: number of Gaussians stored.
         psnr: PSNR in dB of the decoded picture (8-bit) against the input.
+        psnr_unquantized: PSNR of the fitted Gaussians before quantization (the cost of quantization is
+            the difference).
         steps: fine-tuning steps taken.
         backend: the renderer backend used.
         seconds: wall time per stage (``init``, ``fit``, ``quantize``, ``entropy``, ``verify``).
@@ -68,6 +71,7 @@ class EncodeResult:
     data: bytes
     count: int
     psnr: float
+    psnr_unquantized: float
     steps: int
     backend: Backend
     seconds: dict[str, float]
@@ -112,10 +116,12 @@ def encode_image(
     seconds["entropy"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    decoded = render(dequantize(quantized), height, width, backend)
-    quality = psnr(to_uint8(decoded.detach().cpu()), to_uint8(pixels))
+    target = to_uint8(pixels)
+    with torch.no_grad():
+        quality = psnr(to_uint8(render(dequantize(quantized), height, width, backend).cpu()), target)
+        unquantized = psnr(to_uint8(render(fitted.gaussians, height, width, backend).cpu()), target)
     seconds["verify"] = time.perf_counter() - clock
-    return EncodeResult(data, count, quality, fitted.steps, backend, seconds)
+    return EncodeResult(data, count, quality, unquantized, fitted.steps, backend, seconds)
 
 
 def output_size(

@@ -1,0 +1,75 @@
+"""Regenerate the README's results tables from ``benchmarks/results/*.json``.
+
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` markers in README.md and is
+replaced whole; nothing else in the README is touched.
+
+    python benchmarks/readme_tables.py
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+README = HERE.parent / "README.md"
+RESULTS = HERE / "results"
+
+
+def kodak_table() -> str:
+    """Mean figures per Gaussian budget over the Kodak images."""
+    rows = []
+    for path in sorted(RESULTS.glob("kodak-*.json"), key=lambda p: int(p.stem.split("-")[1])):
+        data = json.loads(path.read_text())
+        r, s = data["results"], data["settings"]
+        n_ok = len(data["images"]) - len(data["failed"])
+        rows.append(
+            f"| {s['gaussians']} | {s['steps']} | {n_ok}/{len(data['images'])} | {r['bpp'][0]:.3f} | "
+            f"{r['psnr-rgb'][0]:.2f} | {r['ms-ssim-rgb'][0]:.4f} | {r['encoding_time'][0]:.2f} | "
+            f"{r['decoding_time'][0]:.3f} | {data['render_fps'][0]:.1f} | {s['backend']} |"
+        )
+    if not rows:
+        return "_No results yet: run `python benchmarks/kodak.py`._"
+    machine = json.loads(sorted(RESULTS.glob("kodak-*.json"))[0].read_text())["machine"]
+    header = (
+        "| Gaussians | steps | images | bpp | PSNR dB | MS-SSIM | encode s | decode s | render FPS | backend |\n"
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    )
+    note = f"\n\nMeans over the images; {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}."
+    return header + "\n" + "\n".join(rows) + note
+
+
+def render_speed_table() -> str:
+    """Renderer speed per backend and scene, from ``render_speed.json`` (written by render_speed.py)."""
+    path = RESULTS / "render_speed.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/render_speed.py`._"
+    data = json.loads(path.read_text())
+    lines = ["| backend | size | Gaussians | forward FPS | forward+backward ms | peak MB above baseline |"]
+    lines.append("|---|---|---:|---:|---:|---:|")
+    for row in data["rows"]:
+        def fmt(value, spec):
+            return "n/a" if value is None else format(value, spec)
+
+        lines.append(
+            f"| {row['backend']} | {row['width']}×{row['height']} | {row['gaussians']} | "
+            f"{fmt(row.get('forward_fps'), '.1f')} | {fmt(row.get('forward_backward_ms'), '.1f')} | "
+            f"{fmt(row.get('peak_mb'), '.0f')} |"
+        )
+    return "\n".join(lines)
+
+
+TABLES = {"kodak": kodak_table, "render-speed": render_speed_table}
+
+
+def main() -> None:
+    text = README.read_text()
+    for name, build in TABLES.items():
+        pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
+        text = pattern.sub(lambda m: m.group(1) + build() + m.group(2), text)
+    README.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

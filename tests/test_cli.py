@@ -1,0 +1,218 @@
+"""The command line as a user meets it: exit codes, messages, no tracebacks, no partial outputs."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import subprocess
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from fast2dgs_cli.cli import app
+
+runner = CliRunner()
+FAST = ["--gaussians", "60", "--steps", "5"]
+
+
+def _run(*args: str, stdin: bytes | None = None):
+    result = runner.invoke(app, list(args), input=stdin)
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def _png(path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 24)) -> Path:
+    rng = np.random.default_rng(0)
+    w, h = size
+    if mode == "I;16":
+        Image.fromarray(rng.integers(0, 65535, (h, w), dtype=np.uint16)).save(path)
+    elif mode == "P":
+        Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)).convert("P").save(path)
+    else:
+        channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+        data = rng.integers(0, 255, (h, w, channels), dtype=np.uint8)
+        Image.fromarray(data.squeeze(-1) if channels == 1 else data, mode=mode).save(path)
+    return path
+
+
+def _png_header_only(path: Path, width: int, height: int) -> Path:
+    """A PNG whose header claims ``width × height`` (and whose pixels are missing)."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + ihdr
+    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture()
+def encoded(tmp_path: Path) -> Path:
+    source = _png(tmp_path / "a.png")
+    result = _run("encode", str(source), *FAST)
+    assert result.exit_code == 0, result.output
+    return tmp_path / "a.g2d"
+
+
+def test_help_does_not_import_torch() -> None:
+    code = "import sys; from fast2dgs_cli.cli import app; sys.argv=['f2dgs','--help']\n"
+    code += "try:\n  app()\nexcept SystemExit:\n  pass\nassert 'torch' not in sys.modules, 'torch imported'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "encode" in done.stdout and "decode" in done.stdout
+
+
+def test_version_lists_backends() -> None:
+    result = _run("--version")
+    assert result.exit_code == 0
+    assert "f2dgs 0.1.0" in result.output and ".g2d 1.0" in result.output and "torch" in result.output
+
+
+def test_encode_decode_round_trip(tmp_path: Path, encoded: Path) -> None:
+    assert encoded.exists()
+    refused = _run("decode", str(encoded))  # a.png is the source image: never overwritten silently
+    assert refused.exit_code == 1 and "exists (use --force" in refused.output
+    result = _run("decode", str(encoded), "-o", str(tmp_path / "out.png"))
+    assert result.exit_code == 0, result.output
+    assert Image.open(tmp_path / "out.png").size == (40, 24)
+
+
+def test_decode_at_other_sizes(tmp_path: Path, encoded: Path) -> None:
+    assert _run("decode", str(encoded), "-o", str(tmp_path / "x2.png"), "--scale", "2").exit_code == 0
+    assert Image.open(tmp_path / "x2.png").size == (80, 48)
+    assert _run("decode", str(encoded), "-o", str(tmp_path / "w.png"), "--width", "20").exit_code == 0
+    assert Image.open(tmp_path / "w.png").size == (20, 12)
+    both = _run("decode", str(encoded), "-o", str(tmp_path / "z.png"), "--scale", "2", "--width", "3")
+    assert both.exit_code == 2 and not (tmp_path / "z.png").exists()
+
+
+def test_existing_output_is_refused_without_force(tmp_path: Path, encoded: Path) -> None:
+    before = encoded.read_bytes()
+    result = _run("encode", str(tmp_path / "a.png"), *FAST, "--seed", "3")
+    assert result.exit_code == 1 and "exists (use --force" in result.output
+    assert encoded.read_bytes() == before
+    assert _run("encode", str(tmp_path / "a.png"), *FAST, "--seed", "3", "--force").exit_code == 0
+    assert encoded.read_bytes() != before
+
+
+def test_same_seed_gives_same_bytes(tmp_path: Path) -> None:
+    source = _png(tmp_path / "s.png")
+    for name in ("one", "two"):
+        assert _run("encode", str(source), *FAST, "-o", str(tmp_path / f"{name}.g2d")).exit_code == 0
+    assert (tmp_path / "one.g2d").read_bytes() == (tmp_path / "two.g2d").read_bytes()
+
+
+def test_stdin_to_stdout(tmp_path: Path) -> None:
+    png = _png(tmp_path / "in.png").read_bytes()
+    done = subprocess.run(
+        [sys.executable, "-m", "fast2dgs_cli", "encode", "-", *FAST], input=png, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    decoded = subprocess.run([sys.executable, "-m", "fast2dgs_cli", "decode", "-"], input=done.stdout, capture_output=True)
+    assert decoded.returncode == 0, decoded.stderr
+    assert Image.open(io.BytesIO(decoded.stdout)).size == (40, 24)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "P", "I;16"])
+def test_other_pixel_formats_are_converted(tmp_path: Path, mode: str) -> None:
+    source = _png(tmp_path / "m.png", mode)
+    result = _run("encode", str(source), *FAST)
+    assert result.exit_code == 0, result.output
+    assert ("alpha channel discarded" in result.output) == (mode == "RGBA")
+
+
+def test_jpeg_input(tmp_path: Path) -> None:
+    Image.open(_png(tmp_path / "j.png")).save(tmp_path / "j.jpg", quality=90)
+    assert _run("encode", str(tmp_path / "j.jpg"), *FAST).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "make,message",
+    [
+        (lambda p: (p / "t.png").write_text("hello") and p / "t.png", "not a readable image"),
+        (lambda p: p / "missing.png", "no such file"),
+        (lambda p: _png_header_only(p / "big.png", 20000, 10), "limit is 16384"),
+        (lambda p: _png_header_only(p / "zero.png", 0, 10), "image"),
+    ],
+)
+def test_bad_images_fail_cleanly(tmp_path: Path, make, message: str) -> None:
+    source = make(tmp_path)
+    result = _run("encode", str(source), *FAST)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert not source.with_suffix(".g2d").exists()
+
+
+def test_corrupt_g2d_files_fail_cleanly(tmp_path: Path, encoded: Path) -> None:
+    data = encoded.read_bytes()
+    cases = {
+        "truncated": data[: len(data) // 2],
+        "magic": b"XXXXXXXX" + data[8:],
+        "empty": b"",
+        "flipped": data[:40] + bytes([data[40] ^ 0xFF]) + data[41:],
+    }
+    version = bytearray(data)
+    version[8] = 99  # major version right after the 8-byte magic
+    cases["version"] = bytes(version)
+    for name, content in cases.items():
+        path = tmp_path / f"{name}.g2d"
+        path.write_bytes(content)
+        result = _run("decode", str(path))
+        assert result.exit_code == 1, (name, result.output)
+        assert "error:" in result.output, (name, result.output)
+        assert not path.with_suffix(".png").exists()
+    assert "version" in _run("decode", str(tmp_path / "version.g2d")).output
+
+
+def test_batch_continues_past_bad_files(tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _png(folder / "good1.png")
+    (folder / "bad.png").write_bytes(b"not an image")
+    _png(folder / "good2.png", "L")
+    result = _run("encode", str(folder), "-o", str(tmp_path / "out"), *FAST)
+    assert result.exit_code == 1
+    assert "1 file(s) failed" in result.output and "bad.png" in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good1.g2d", "good2.g2d"]
+
+
+def test_info_shows_streams(encoded: Path) -> None:
+    result = _run("info", str(encoded))
+    assert result.exit_code == 0
+    assert "60" in result.output and "40x24" in result.output
+
+
+def test_bench_writes_compressai_json(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    _png(folder / "one.png", size=(48, 32))
+    report = tmp_path / "r.json"
+    result = _run("bench", str(folder), *FAST, "--json", str(report), "--csv", str(tmp_path / "r.csv"))
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["name"] == "f2dgs"
+    for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"):
+        assert len(data["results"][key]) == 1
+    assert data["results"]["bpp"][0] > 0
+    assert (tmp_path / "r.csv").read_text().count("\n") == 2
+
+
+def test_unknown_backend_is_a_usage_error(tmp_path: Path) -> None:
+    result = _run("encode", str(_png(tmp_path / "b.png")), "--backend", "vulkan")
+    assert result.exit_code == 2
+
+
+def test_gmod_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA present")
+    result = _run("encode", str(_png(tmp_path / "g.png")), *FAST, "--backend", "gmod")
+    assert result.exit_code == 1 and "gmod" in result.output and "CUDA" in result.output
+    assert not (tmp_path / "g.g2d").exists()

@@ -1,0 +1,76 @@
+"""Initialization and fine-tuning on a natural image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from fast2dgs_cli.encoder.fit import FitConfig, finetune
+from fast2dgs_cli.encoder.init import init_gaussians
+from fast2dgs_cli.imageio import load_image
+from fast2dgs_cli.metrics import psnr, to_uint8
+from fast2dgs_cli.render import available_backends, render
+
+SAMPLE = Path(__file__).parent / "data" / "kodim23-384x256.png"
+
+
+@pytest.fixture(scope="module")
+def crop() -> torch.Tensor:
+    """A 128×128 natural crop (the parrots' heads: edges and flat areas)."""
+    return load_image(SAMPLE).pixels[40:168, 150:278].contiguous()
+
+
+def _psnr(image: torch.Tensor, target: torch.Tensor) -> float:
+    return psnr(to_uint8(image.detach()), to_uint8(target))
+
+
+def test_init_draws_distinct_pixels_deterministically(crop: torch.Tensor) -> None:
+    a = init_gaussians(crop, 4000, seed=7)
+    b = init_gaussians(crop, 4000, seed=7)
+    c = init_gaussians(crop, 4000, seed=8)
+    assert torch.equal(a.xy, b.xy) and torch.equal(a.scale, b.scale)
+    assert not torch.equal(a.xy, c.xy)
+    pixels = (a.xy * 128).round().long()
+    assert len({(int(x), int(y)) for x, y in pixels}) == 4000  # without replacement
+
+
+def test_init_reads_colours_and_adapts_scale(crop: torch.Tensor) -> None:
+    g = init_gaussians(crop, 1000, seed=0)
+    cols, rows = (g.xy[:, 0] * 128).round().long(), (g.xy[:, 1] * 128).round().long()
+    assert torch.equal(g.color, crop[rows, cols])
+    assert g.scale.min() < 0.6 * g.scale.max()  # not a constant: follows the local density
+    sparse = init_gaussians(crop, 200, seed=0)
+    assert sparse.scale.mean() > g.scale.mean()
+
+
+def test_init_favours_edges(crop: torch.Tensor) -> None:
+    from fast2dgs_cli.encoder.init import gradient_energy
+
+    energy = gradient_energy(crop)
+    g = init_gaussians(crop, 1500, seed=0)
+    cols, rows = (g.xy[:, 0] * 128).round().long(), (g.xy[:, 1] * 128).round().long()
+    assert energy[rows, cols].mean() > 2 * energy.mean()
+
+
+def test_init_rejects_impossible_budgets(crop: torch.Tensor) -> None:
+    with pytest.raises(ValueError, match="cannot place"):
+        init_gaussians(crop, 128 * 128 + 1)
+
+
+def test_finetuning_raises_psnr_by_6db(crop: torch.Tensor) -> None:
+    backend = available_backends()[0]
+    g = init_gaussians(crop, 1000, seed=0)
+    before = _psnr(render(g, 128, 128, backend), crop)
+    result = finetune(g, crop, FitConfig(steps=300), backend=backend)
+    after = _psnr(render(result.gaussians, 128, 128, backend), crop)
+    assert result.steps == 300
+    assert after - before >= 6.0, (before, after)
+
+
+def test_time_budget_stops_early(crop: torch.Tensor) -> None:
+    g = init_gaussians(crop, 200, seed=0)
+    result = finetune(g, crop, FitConfig(steps=10_000, time_budget=0.5), backend="torch")
+    assert 0 < result.steps < 10_000
+    assert result.seconds < 5.0
