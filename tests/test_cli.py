@@ -45,8 +45,11 @@ def _png(path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 24)) -> Pat
 def _png_header_only(path: Path, width: int, height: int) -> Path:
     """A PNG whose header claims ``width × height`` (and whose pixels are missing)."""
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    data = b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
     path.write_bytes(data)
     return path
 

@@ -1,0 +1,317 @@
+"""Renderer speed: forward FPS, forward+backward ms/step and peak memory of each backend.
+
+Scenes are Gaussians **fitted to a Kodak photo** (``init_gaussians`` + ``finetune`` through the cpu backend,
+cached under ``--cache``): 768×512 with each ``--budgets`` count, and the largest budget re-rendered at
+1920×1080 through ``Gaussians.resized``. For each backend (``torch`` reference, ``cpu``, and ``gmod`` when
+CUDA and gmod are available) and scene it measures, after warm-up, the median over repetitions of
+
+* ``forward``: ``render()`` under ``torch.no_grad()`` (projection + rasterization), and the rasterizer alone;
+* ``forward_backward``: one fine-tuning step without the optimizer (render, MSE loss, ``backward()``);
+* ``peak_rss_mb``: peak resident memory above the pre-call baseline, measured in a fresh subprocess that
+  first warms the same call up, then resets the kernel's high-water mark (``/proc/self/clear_refs``) and
+  reads ``VmHWM`` after the call (Linux; elsewhere ``ru_maxrss`` growth, a lower bound);
+
+plus the first-call cost of the cpu kernels in fresh processes: compiling into an empty numba cache, and
+loading them from the on-disk cache. The torch reference gets fewer repetitions on big scenes and is
+recorded as ``null`` (with the reason) where one call would take over 60 s.
+
+    python benchmarks/render_speed.py [--kodak DIR] [--image kodim05] [--budgets 2000 10000 50000]
+
+Writes ``benchmarks/results/render_speed.json`` (with the machine's CPU, cores and library versions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+REFERENCE_LIMIT_S = 60.0
+HD = (1080, 1920)
+
+
+def machine_info() -> dict[str, object]:
+    """CPU model, cores and the versions every figure depends on."""
+    import numba
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))  # fmt: skip
+    except (OSError, StopIteration):
+        pass
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "numba_threads": numba.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numba": numba.__version__,
+        "numpy": np.__version__,
+        "platform": platform.platform(),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
+
+
+# ------------------------------------------------------------------------------------------ scenes
+def load_kodak(path: Path, name: str) -> tuple[torch.Tensor, str]:
+    """``[H, W, 3]`` float image in [0, 1] from a Kodak folder (``name`` picks the file) or a file path."""
+    file = path if path.is_file() else path / f"{name}.png"
+    pixels = np.asarray(Image.open(file).convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(pixels.copy()), file.stem
+
+
+def fitted_scene(image: torch.Tensor, stem: str, n: int, steps: int, cache: Path):
+    """Gaussians fitted to ``image`` (cached): heuristic init, then ``steps`` Adam steps on the cpu backend."""
+    from fast2dgs_cli.encoder.fit import FitConfig, finetune
+    from fast2dgs_cli.encoder.init import init_gaussians
+
+    height, width = image.shape[:2]
+    file = cache / f"{stem}-{width}x{height}-{n}-{steps}steps.pt"
+    if file.exists():
+        return torch.load(file, weights_only=False)
+    start = time.perf_counter()
+    result = finetune(init_gaussians(image, n, seed=0), image, FitConfig(steps=steps), backend="cpu")
+    print(f"  fitted {n} Gaussians in {time.perf_counter() - start:.1f}s, final MSE {result.losses[-1]:.5f}")
+    cache.mkdir(parents=True, exist_ok=True)
+    torch.save(result.gaussians, file)
+    return result.gaussians
+
+
+# ------------------------------------------------------------------------------------------ timing
+def _sync(backend: str) -> None:
+    if backend == "gmod":
+        torch.cuda.synchronize()
+
+
+def median_ms(call: Callable[[], object], backend: str, warmup: int, reps: int) -> float:
+    """Median wall time of ``call`` in ms after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        call()
+        _sync(backend)
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        call()
+        _sync(backend)
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def _calls(gaussians, target: torch.Tensor, backend: str):
+    """The three timed operations: render (no grad), rasterizer only (no grad), one training step."""
+    from fast2dgs_cli.gaussians import Gaussians
+    from fast2dgs_cli.render import project, render
+    from fast2dgs_cli.render.backends import _rasterizer, resolve_backend
+
+    height, width = target.shape[:2]
+    device = "cuda" if backend == "gmod" else "cpu"
+    gaussians, target = gaussians.to(device=device), target.to(device)
+    rasterize = _rasterizer(resolve_backend(backend))
+    with torch.no_grad():
+        projected = project(gaussians, height, width)
+    params = [t.detach().clone().requires_grad_(True) for t in (gaussians.xy, gaussians.scale, gaussians.rotation, gaussians.color)]
+
+    def forward() -> None:
+        with torch.no_grad():
+            render(gaussians, height, width, backend)
+
+    def raster() -> None:
+        with torch.no_grad():
+            rasterize(projected)
+
+    def step() -> None:
+        for p in params:
+            p.grad = None
+        loss = torch.mean((render(Gaussians(*params), height, width, backend) - target) ** 2)
+        loss.backward()
+
+    return forward, raster, step
+
+
+def measure(gaussians, target: torch.Tensor, backend: str, reps: int) -> dict[str, object]:
+    """Forward / rasterizer / step timings of one backend on one scene."""
+    forward, raster, step = _calls(gaussians, target, backend)
+    record: dict[str, object] = {}
+    if backend == "torch":  # the slow oracle: time one call first, then few repetitions
+        start = time.perf_counter()
+        forward()
+        first = time.perf_counter() - start
+        if first > REFERENCE_LIMIT_S:
+            reason = f"one forward call took {first:.0f}s (> {REFERENCE_LIMIT_S:.0f}s)"
+            return {"forward_ms": None, "forward_fps": None, "raster_forward_ms": None, "forward_backward_ms": None, "note": reason}
+        n = max(1, min(reps, int(20.0 / max(first, 1e-3))))
+        record["forward_ms"] = median_ms(forward, backend, 0, n)
+        record["raster_forward_ms"] = median_ms(raster, backend, 0, n)
+        if 3 * first > REFERENCE_LIMIT_S:
+            record["forward_backward_ms"] = None
+            record["note"] = f"forward took {first:.0f}s; forward+backward would exceed {REFERENCE_LIMIT_S:.0f}s"
+        else:
+            record["forward_backward_ms"] = median_ms(step, backend, 1 if first < 5 else 0, max(1, n // 2))
+        record["reps"] = n
+    else:
+        record["forward_ms"] = median_ms(forward, backend, 3, reps)
+        record["raster_forward_ms"] = median_ms(raster, backend, 3, reps)
+        record["forward_backward_ms"] = median_ms(step, backend, 3, max(5, reps // 2))
+        record["reps"] = reps
+    record["forward_fps"] = 1e3 / record["forward_ms"]
+    return record
+
+
+# ------------------------------------------------------------------------------------------ subprocesses
+def _child(args: argparse.Namespace) -> None:
+    """Subprocess entry: ``--child first-call`` or ``--child memory`` (prints one JSON line)."""
+    if args.child == "first-call":
+        start = time.perf_counter()
+        from fast2dgs_cli.render.cpu_backend import warm_up
+
+        imported = time.perf_counter() - start
+        print(json.dumps({"import_s": imported, "warm_up_s": warm_up()}))
+        return
+    gaussians = torch.load(args.scene, weights_only=False)
+    height, width = args.size
+    target = torch.zeros(height, width, 3)
+    forward, _, step = _calls(gaussians, target, args.backend)
+    call = forward if args.op == "forward" else step
+    call()  # compile / load kernels, allocator warm-up
+    base_rss, reset = _reset_peak()
+    call()
+    peak = _peak_rss(reset)
+    print(json.dumps({"peak_rss_mb": max(0.0, peak - base_rss) / 2**20, "method": "VmHWM" if reset else "ru_maxrss"}))
+
+
+def _reset_peak() -> tuple[float, bool]:
+    """Current RSS in bytes, and whether the peak (VmHWM) could be reset to it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        status = Path("/proc/self/status").read_text()
+        rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) * 1024
+        return float(rss), True
+    except (OSError, StopIteration, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0, False
+
+
+def _peak_rss(reset: bool) -> float:
+    if reset:
+        status = Path("/proc/self/status").read_text()
+        return next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) * 1024.0
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024.0
+
+
+def _run_child(extra: list[str], env: dict[str, str] | None = None) -> dict[str, object]:
+    command = [sys.executable, str(Path(__file__).resolve()), *extra]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def first_call_costs() -> dict[str, object]:
+    """Seconds to import + compile the cpu kernels into an empty cache, and to load them from the cache."""
+    with tempfile.TemporaryDirectory() as empty:
+        cold = _run_child(["--child", "first-call"], env={**os.environ, "NUMBA_CACHE_DIR": empty})
+    _run_child(["--child", "first-call"])  # make sure the default cache is populated
+    cached = _run_child(["--child", "first-call"])
+    return {"compile_cold_cache": cold, "load_from_cache": cached}
+
+
+# ------------------------------------------------------------------------------------------ main
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    parser.add_argument("--image", default="kodim05", help="Kodak image name (a landscape 768×512 one)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 10000, 50000])
+    parser.add_argument("--fit-steps", type=int, default=100)
+    parser.add_argument("--reps", type=int, default=20, help="timed repetitions of the fast backends")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "f2dgs-render-speed")
+    parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
+    parser.add_argument("--child", choices=["first-call", "memory"], help=argparse.SUPPRESS)
+    parser.add_argument("--scene", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--backend", help=argparse.SUPPRESS)
+    parser.add_argument("--op", choices=["forward", "forward_backward"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+
+    from fast2dgs_cli.render import available_backends
+    from fast2dgs_cli.render.cpu_backend import warm_up
+
+    print("first-call cost of the cpu kernels (fresh processes)...", flush=True)
+    first_call = first_call_costs()
+    print(f"  {first_call}", flush=True)
+    warm_up()
+    image, stem = load_kodak(args.kodak, args.image)
+    height, width = image.shape[:2]
+    backends = ["torch", "cpu"] + (["gmod"] if "gmod" in [b.value for b in available_backends()] else [])
+    scenes = []
+    for n in args.budgets:
+        print(f"scene: {n} Gaussians fitted to {stem} ({width}x{height})", flush=True)
+        g = fitted_scene(image, stem, n, args.fit_steps, args.cache)
+        scenes.append((g, image, n))
+    big = scenes[-1][0]
+    hd_target = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=HD, mode="bilinear", align_corners=False)
+    scenes.append((big.resized((height, width), HD), hd_target[0].permute(1, 2, 0).contiguous(), len(big)))
+
+    results = []
+    for g, target, n in scenes:
+        h, w = target.shape[:2]
+        scene_file = args.cache / f"scene-{w}x{h}-{n}.pt"
+        torch.save(g, scene_file)
+        for backend in backends:
+            print(f"{backend:5s} {w}x{h} {n:6d} Gaussians ...", end=" ", flush=True)
+            record = {"backend": backend, "width": w, "height": h, "gaussians": n}
+            record.update(measure(g, target, backend, args.reps))
+            if backend == "cpu" or (backend == "torch" and (w, h, n) == (width, height, 10000)):
+                for op in ("forward", "forward_backward"):
+                    child = ["--child", "memory", "--scene", str(scene_file), "--size", str(h), str(w), "--backend", backend, "--op", op]
+                    record[f"peak_rss_mb_{op}"] = _run_child(child).get("peak_rss_mb")
+            fwd, fb = record.get("forward_ms"), record.get("forward_backward_ms")
+            print(f"forward {fwd and round(fwd, 2)} ms, forward+backward {fb and round(fb, 2)} ms", flush=True)
+            results.append(record)
+    for record in results:  # speed-ups over the torch reference on the same scene
+        ref = next(r for r in results if r["backend"] == "torch" and (r["width"], r["height"], r["gaussians"]) == (record["width"], record["height"], record["gaussians"]))
+        for key in ("forward_ms", "forward_backward_ms"):
+            if record.get(key) and ref.get(key):
+                record[f"speedup_{key[:-3]}"] = ref[key] / record[key]
+
+    report = {
+        "name": "render_speed",
+        "description": "Renderer forward / forward+backward speed on Gaussians fitted to a Kodak image",
+        "machine": machine_info(),
+        "settings": {"image": stem, "budgets": args.budgets, "fit_steps": args.fit_steps, "reps": args.reps,
+                     "hd_size": list(HD)},  # fmt: skip
+        "first_call_s": first_call,
+        "memory_method": "peak RSS above the pre-call RSS in a fresh subprocess after one warm-up call "
+        "(VmHWM reset via /proc/self/clear_refs; ru_maxrss growth where unavailable)",
+        "results": results,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+"""The numba CPU rasterizer against the torch reference: images, gradients, binning, edge cases."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numba
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scenes import crowded_scene, degenerate_scene, random_scene
+
+from fast2dgs_cli.encoder.init import init_gaussians
+from fast2dgs_cli.gaussians import Gaussians
+from fast2dgs_cli.render import project, render
+from fast2dgs_cli.render import cpu_backend
+from fast2dgs_cli.render.cpu_backend import SIGMA_CUTOFF, rasterize_cpu, warm_up
+from fast2dgs_cli.render.projection import Projected, bin_tiles
+from fast2dgs_cli.render.reference import rasterize_reference
+
+SAMPLE = Path(__file__).parent / "data" / "kodim23-384x256.png"
+
+
+def _run(rasterize, g: Gaussians, height: int, width: int, seed: int = 0):
+    """Render through ``project``; return the image, the grads of (xys, conics, colors) and of the Gaussians."""
+    params = [t.detach().clone().requires_grad_(True) for t in (g.xy, g.scale, g.rotation, g.color)]
+    projected = project(Gaussians(*params), height, width)
+    for t in (projected.xys, projected.conics, projected.colors):
+        t.retain_grad()
+    image = rasterize(projected)
+    weights = torch.randn(height, width, 3, generator=torch.Generator().manual_seed(seed))
+    (image * weights).sum().backward()
+    screen = [projected.xys.grad, projected.conics.grad, projected.colors.grad]
+    return image.detach(), screen, [p.grad for p in params]
+
+
+def _reference_float64(projected: Projected) -> torch.Tensor:
+    """The reference rasterizer run in float64 on the float32 projection (gradients cast back to float32)."""
+    xys, conics, colors = (t.double() for t in (projected.xys, projected.conics, projected.colors))
+    wide = Projected(xys, conics, colors, projected.radii, projected.tile_box, projected.height, projected.width)
+    return rasterize_reference(wide).float()
+
+
+def _assert_close(ours: torch.Tensor, ref: torch.Tensor, ref64: torch.Tensor, name: str) -> None:
+    """``|ours − ref| ≤ 1e-6 + 1e-4·|ref| + 1e-5·max|ref| + |ref − ref64|`` element-wise.
+
+    Both sides are float32 sums of hundreds of signed terms; on elements that nearly cancel (and on scale and
+    rotation gradients of needle-thin Gaussians, which the projection's float32 chain rule amplifies) the
+    float32 reference is itself off its float64 evaluation ``ref64`` by more than 1e-4 relative, so the
+    bound allows 1e-5 of the tensor's scale plus the reference's own measured error.
+    """
+    ours, ref, ref64 = ours.double(), ref.double(), ref64.double()
+    scale = float(ref.abs().max()) if ref.numel() else 0.0
+    bound = 1e-6 + 1e-4 * ref.abs() + 1e-5 * scale + (ref - ref64).abs()
+    excess = (ours - ref).abs() - bound
+    assert bool((excess <= 0).all()), f"{name}: worst excess {float(excess.max()):.3g} (scale {scale:.3g})"
+
+
+def _compare(g: Gaussians, height: int, width: int, seed: int = 0) -> None:
+    ref_image, ref_screen, ref_params = _run(rasterize_reference, g, height, width, seed)
+    _, wide_screen, wide_params = _run(_reference_float64, g, height, width, seed)
+    image, screen, params = _run(rasterize_cpu, g, height, width, seed)
+    assert image.shape == (height, width, 3) and image.dtype == torch.float32
+    assert float((image - ref_image).abs().max()) < 1e-5
+    for name, *grads in zip(("xys", "conics", "colors"), screen, ref_screen, wide_screen):
+        _assert_close(*grads, name)
+    for name, *grads in zip(("xy", "scale", "rotation", "color"), params, ref_params, wide_params):
+        _assert_close(*grads, name)
+
+
+def _fitted_like(height: int, width: int, n: int) -> Gaussians:
+    """Gaussians initialized on a natural crop, then jittered into anisotropic, rotated ones."""
+    pixels = np.asarray(Image.open(SAMPLE).convert("RGB"), dtype=np.float32) / 255.0
+    crop = torch.from_numpy(pixels[40 : 40 + height, 150 : 150 + width].copy())
+    g = init_gaussians(crop, n, seed=1)
+    gen = torch.Generator().manual_seed(2)
+    stretch = torch.exp(0.4 * torch.randn(n, 2, generator=gen))
+    return Gaussians(g.xy, g.scale * stretch, torch.rand(n, generator=gen) * 3.1, g.color)
+
+
+@pytest.mark.parametrize("height,width", [(16, 16), (23, 37), (40, 33)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_random_scenes_match_reference(height: int, width: int, seed: int) -> None:
+    _compare(random_scene(80, seed), height, width, seed)  # includes Gaussians centred off the image
+
+
+def test_many_candidates_per_pixel_match_reference() -> None:
+    _compare(crowded_scene(0), 32, 32)
+    _compare(random_scene(400, 5, max_scale=9.0), 35, 50, 5)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_degenerate_covariances_match_reference(seed: int) -> None:
+    _compare(degenerate_scene(seed), 29, 35, seed)
+
+
+def test_fitted_like_scene_matches_reference() -> None:
+    _compare(_fitted_like(48, 72, 700), 48, 72)
+
+
+def test_exact_ties_go_to_the_lower_index() -> None:
+    # 12 identical Gaussians but for their colour: only the first 10 (lowest indices) may be blended.
+    xy = torch.tensor([[0.5, 0.5]]).repeat(12, 1)
+    color = torch.zeros(12, 3)
+    color[10:] = 1.0
+    dup = Gaussians(xy, torch.full((12, 2), 3.0), torch.zeros(12), color)
+    image = rasterize_cpu(project(dup, 16, 16))
+    assert image.abs().max() == 0
+    # duplicates in a busy scene, some in ascending and some in descending colour order
+    base = random_scene(40, 7)
+    twins = base.select(torch.tensor([3, 3, 3, 8, 8, 20, 20, 20, 20]))
+    twins = Gaussians(twins.xy, twins.scale, twins.rotation, torch.rand(9, 3, generator=torch.Generator().manual_seed(3)))
+    mixed = Gaussians(*(torch.cat([getattr(base, f), getattr(twins, f)]) for f in ("xy", "scale", "rotation", "color")))
+    _compare(mixed, 30, 30)
+
+
+def test_skipped_negligible_candidates_stay_below_the_error_bound() -> None:
+    # Small Gaussians on a sparse grid: their 3σ tile boxes cover whole tiles, so most (pixel, candidate)
+    # pairs have σ far beyond the cutoff, and some pixels see only such candidates (weights < 1e-12).
+    gen = torch.Generator().manual_seed(4)
+    xy = torch.rand(60, 2, generator=gen)
+    g = Gaussians(xy, torch.full((60, 2), 0.6), torch.zeros(60), torch.rand(60, 3, generator=gen) * 2 - 0.5)
+    p = project(g, 64, 64)
+    ours, ref = rasterize_cpu(p), rasterize_reference(p)
+    assert float((ours - ref).abs().max()) < 1e-6
+    assert SIGMA_CUTOFF > 27.6  # exp(-27.6) ≈ 1e-12, the bound the module docstring derives
+
+
+@pytest.mark.parametrize("height,width", [(1, 1), (23, 37), (64, 48), (100, 130)])
+def test_binning_matches_bin_tiles(height: int, width: int) -> None:
+    p = project(random_scene(300, height + width, spread=1.6, max_scale=12.0), height, width)
+    expected = bin_tiles(p)
+    bins = cpu_backend._Bins(p)
+    assert np.array_equal(bins.tile_start, expected.tile_start.numpy())
+    assert np.array_equal(bins.ids.astype(np.int64), expected.gaussian_ids.numpy())
+    # every intersection owns one gradient slot, and each Gaussian's slots are contiguous
+    assert np.array_equal(np.sort(bins.home), np.arange(len(bins.ids)))
+    owner = np.repeat(np.arange(len(p.xys)), np.diff(bins.gauss_start))
+    assert np.array_equal(owner[bins.home], bins.ids)
+
+
+@pytest.mark.parametrize("kind", ["empty", "culled"])
+def test_empty_and_culled_scenes_give_zeros_and_zero_gradients(kind: str) -> None:
+    if kind == "empty":
+        g = Gaussians(torch.zeros(0, 2), torch.ones(0, 2), torch.zeros(0), torch.zeros(0, 3))
+    else:  # off-image, or zero-area (det == 0)
+        xy = torch.tensor([[5.0, 5.0], [-3.0, 0.5], [0.5, 0.5]])
+        scale = torch.tensor([[1.0, 1.0], [1.0, 1.0], [0.0, 2.0]])
+        g = Gaussians(xy, scale, torch.zeros(3), torch.ones(3, 3))
+    image, screen, params = _run(rasterize_cpu, g, 20, 27)
+    assert image.shape == (20, 27, 3) and image.abs().max() == 0
+    for grad in screen + params:
+        assert grad is not None and grad.abs().max() == 0 if grad.numel() else True
+
+
+def test_results_are_deterministic_across_runs_and_thread_counts() -> None:
+    g = random_scene(300, 9, max_scale=8.0)
+    first = _run(rasterize_cpu, g, 45, 61)
+    threads = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = _run(rasterize_cpu, g, 45, 61)
+    finally:
+        numba.set_num_threads(threads)
+    again = _run(rasterize_cpu, g, 45, 61)
+    for run in (single, again):
+        assert torch.equal(run[0], first[0])
+        for a, b in zip(run[1] + run[2], first[1] + first[2]):
+            assert torch.equal(a, b)
+
+
+def test_forward_only_calls_save_no_backward_state(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args, **kwargs):
+        raise AssertionError("autograd path taken for a forward-only call")
+
+    monkeypatch.setattr(cpu_backend._RasterizeCpu, "apply", refuse)
+    g = random_scene(50, 2)
+    with torch.no_grad():
+        image = rasterize_cpu(project(g, 20, 20))
+    assert image.grad_fn is None
+    rasterize_cpu(project(g, 20, 20))  # nothing requires grad: no state either
+
+
+def test_registry_renders_with_the_cpu_backend() -> None:
+    g = random_scene(50, 3)
+    assert torch.allclose(render(g, 21, 19, "cpu"), render(g, 21, 19, "torch"), atol=1e-5)
+
+
+def test_rejects_tensors_off_the_cpu() -> None:
+    p = project(random_scene(5, 0), 8, 8)
+    meta = Projected(p.xys.to("meta"), p.conics, p.colors, p.radii, p.tile_box, 8, 8)
+    with pytest.raises(ValueError, match="CPU"):
+        rasterize_cpu(meta)
+
+
+def test_warm_up_reports_seconds() -> None:
+    assert warm_up() >= 0.0

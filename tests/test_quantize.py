@@ -1,0 +1,145 @@
+"""Quantization: error bounds, rotation modulo π, exact float32 dequantization, straight-through gradients."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import pytest
+import torch
+from scenes import random_scene
+
+from fast2dgs_cli.encoder.quantize import (
+    BitDepths,
+    QuantizedAttribute,
+    dequantize,
+    exp_float32,
+    fake_quantize,
+    quantize,
+)
+from fast2dgs_cli.gaussians import Gaussians
+
+H, W = 23, 37
+
+
+def _half_step(q: QuantizedAttribute) -> np.ndarray:
+    """Half a grid step per channel, plus float32 rounding slack of the grid itself."""
+    step = q.step.astype(np.float64)
+    magnitude = np.maximum(np.abs(q.lo), np.abs(q.hi)).astype(np.float64)
+    return step / 2 * (1 + 1e-5) + 2 * magnitude * 2.0**-24
+
+
+@pytest.mark.parametrize("bits", [BitDepths(), BitDepths(8, 6, 5, 4), BitDepths(20, 17, 24, 1)])
+def test_error_is_at_most_half_a_step(bits: BitDepths) -> None:
+    g = random_scene(300, seed=1)
+    q = quantize(g, H, W, bits, sort=False)
+    d = dequantize(q)
+    assert d.xy.dtype == torch.float32 and d.xy.device.type == "cpu"
+    err_xy = (d.xy.double() - g.xy.double()).abs().numpy()
+    assert np.all(err_xy <= _half_step(q.xy))
+    err_color = (d.color.double() - g.color.double()).abs().numpy()
+    assert np.all(err_color <= _half_step(q.color))
+    err_log_scale = (d.scale.double().log() - g.scale.double().log()).abs().numpy()
+    assert np.all(err_log_scale <= _half_step(q.scale) + 2.0**-23)  # + rounding of exp to float32
+    diff = d.rotation.double() - g.rotation.double()
+    err_rot = (diff - math.pi * torch.round(diff / math.pi)).abs().numpy()  # distance modulo π
+    assert np.all(err_rot <= _half_step(q.rotation)[0] + 1e-12)
+
+
+def test_rotation_is_stored_modulo_pi() -> None:
+    g = random_scene(200, seed=2)
+    turned = Gaussians(g.xy, g.scale, torch.linspace(-12.0, 12.0, 200), g.color)
+    q = quantize(turned, H, W, BitDepths(rotation=6), sort=False)
+    assert 0 <= q.rotation.lo[0] <= q.rotation.hi[0] <= np.float32(math.pi)
+    diff = dequantize(q).rotation.double() - turned.rotation.double()
+    err = (diff - math.pi * torch.round(diff / math.pi)).abs()
+    assert err.max() <= _half_step(q.rotation)[0] + 1e-6  # + float32 rounding of θ itself (|θ| ≤ 12)
+
+
+def test_range_covers_the_data_and_codes_fit_their_bits() -> None:
+    g = random_scene(200, seed=3)
+    bits = BitDepths(xy=12, scale=9, rotation=7, color=5)
+    q = quantize(g, H, W, bits)
+    assert q.bits_per_gaussian == 2 * 12 + 2 * 9 + 7 + 3 * 5
+    for name, attribute in q.attributes().items():
+        assert attribute.codes.dtype == np.uint16
+        assert int(attribute.codes.max()) <= (1 << getattr(bits, name)) - 1
+        assert int(attribute.codes.min()) == 0 and int(attribute.codes.max(axis=0).min()) == (1 << attribute.bits) - 1
+    assert np.all(q.xy.lo <= g.xy.min(0).values.double().numpy())
+    assert np.all(q.xy.hi >= g.xy.max(0).values.double().numpy())
+
+
+def test_sorting_is_raster_order_and_keeps_the_set() -> None:
+    g = random_scene(100, seed=4)
+    unsorted, ordered = quantize(g, H, W, sort=False), quantize(g, H, W)
+    keys = ordered.xy.codes[:, 1].astype(np.int64) * 65536 + ordered.xy.codes[:, 0]
+    assert np.all(np.diff(keys) >= 0)
+    rows = lambda q: sorted(  # noqa: E731
+        tuple(np.concatenate([a.codes[i] for a in q.attributes().values()]).tolist()) for i in range(q.count)
+    )
+    assert rows(unsorted) == rows(ordered)
+
+
+def test_dequantize_is_the_documented_float32_formula() -> None:
+    g = random_scene(64, seed=5)
+    q = quantize(g, H, W)
+    d = dequantize(q)
+    for name, attribute in q.attributes().items():
+        lo, hi = attribute.lo, attribute.hi
+        step = np.float32(np.float32(hi - lo) / np.float32((1 << attribute.bits) - 1))
+        expected = np.float32(lo + np.float32(attribute.codes.astype(np.float32) * step))
+        values = {"xy": d.xy, "scale": d.scale.log(), "rotation": d.rotation[:, None], "color": d.color}[name]
+        if name == "scale":
+            assert np.array_equal(d.scale.numpy(), exp_float32(expected))
+        else:
+            assert np.array_equal(values.numpy(), expected)
+
+
+def test_exp_float32_is_correctly_rounded() -> None:
+    rng = np.random.default_rng(0)
+    v = np.concatenate([rng.uniform(-80, 80, 2000), np.float32([0.0, 1.0, -1.0, 80.0, -80.0])]).astype(np.float32)
+    out = exp_float32(v)
+    for x, y in zip(v[:300], out[:300]):
+        true = Decimal(float(x)).exp()
+        below, above = np.nextafter(y, np.float32(-np.inf)), np.nextafter(y, np.float32(np.inf))
+        assert abs(Decimal(float(y)) - true) <= abs(Decimal(float(below)) - true)
+        assert abs(Decimal(float(y)) - true) <= abs(Decimal(float(above)) - true)
+    assert out[-5] == 1.0 and np.all(np.isfinite(out))
+
+
+def test_single_gaussian_and_empty_set() -> None:
+    g = random_scene(1, seed=6)
+    d = dequantize(quantize(g, 16, 16))
+    assert torch.equal(d.xy, g.xy) and torch.equal(d.color, g.color)
+    empty = Gaussians(torch.zeros(0, 2), torch.ones(0, 2), torch.zeros(0), torch.zeros(0, 3))
+    assert len(dequantize(quantize(empty, 16, 16))) == 0
+
+
+def test_invalid_inputs_raise_value_error() -> None:
+    g = random_scene(5, seed=7)
+    with pytest.raises(ValueError, match="BitDepths.xy"):
+        BitDepths(xy=0)
+    with pytest.raises(ValueError, match="BitDepths.color"):
+        BitDepths(color=25)
+    bad = Gaussians(g.xy, g.scale, g.rotation, g.color.clone().index_fill_(0, torch.tensor([0]), float("nan")))
+    with pytest.raises(ValueError, match="non-finite color"):
+        quantize(bad, H, W)
+    huge = Gaussians(g.xy * 1e7, g.scale, g.rotation, g.color)
+    with pytest.raises(ValueError, match="xy"):
+        quantize(huge, H, W)
+    with pytest.raises(ValueError, match="reference size"):
+        quantize(g, 0, W)
+
+
+def test_fake_quantize_values_and_straight_through_gradient() -> None:
+    g = random_scene(40, seed=8)
+    params = {name: getattr(g, name).clone().requires_grad_(True) for name in ("xy", "scale", "rotation", "color")}
+    out = fake_quantize(Gaussians(**params), H, W, BitDepths(8, 6, 6, 6))
+    reference = dequantize(quantize(g, H, W, BitDepths(8, 6, 6, 6), sort=False))
+    for name in params:
+        assert torch.equal(getattr(out, name).detach(), getattr(reference, name))
+    weights = {name: torch.randn_like(p) for name, p in params.items()}
+    sum((getattr(out, name) * weights[name]).sum() for name in params).backward()
+    for name, p in params.items():
+        assert torch.equal(p.grad, weights[name])
