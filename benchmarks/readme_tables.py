@@ -46,17 +46,20 @@ def render_speed_table() -> str:
     if not path.exists():
         return "_No results yet: run `python benchmarks/render_speed.py`._"
     data = json.loads(path.read_text())
-    lines = ["| backend | size | Gaussians | forward FPS | forward+backward ms | peak MB above baseline |"]
+    lines = ["| backend | size | Gaussians | forward FPS | forward+backward ms | peak MB (forward) |"]
     lines.append("|---|---|---:|---:|---:|---:|")
-    for row in data["rows"]:
-        def fmt(value, spec):
-            return "n/a" if value is None else format(value, spec)
 
+    def fmt(value: float | None, spec: str) -> str:
+        return "n/a" if value is None else format(value, spec)
+
+    for row in data["results"]:
         lines.append(
             f"| {row['backend']} | {row['width']}×{row['height']} | {row['gaussians']} | "
             f"{fmt(row.get('forward_fps'), '.1f')} | {fmt(row.get('forward_backward_ms'), '.1f')} | "
-            f"{fmt(row.get('peak_mb'), '.0f')} |"
+            f"{fmt(row.get('peak_rss_mb_forward'), '.0f')} |"
         )
+    machine = data["machine"]
+    lines.append(f"\n{machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, numba {machine['numba']}.")
     return "\n".join(lines)
 
 
@@ -66,8 +69,8 @@ TABLES = {"kodak": kodak_table, "render-speed": render_speed_table}
 def main() -> None:
     text = README.read_text()
     for name, build in TABLES.items():
-        pattern = re.compile(rf"(<!-- table:{name} -->\n).*?(\n<!-- /table:{name} -->)", re.S)
-        text = pattern.sub(lambda m: m.group(1) + build() + m.group(2), text)
+        pattern = re.compile(rf"(<!-- table:{name} -->).*?(<!-- /table:{name} -->)", re.S)
+        text = pattern.sub(lambda m: m.group(1) + "\n" + build() + "\n" + m.group(2), text)
     README.write_text(text)
 
 
