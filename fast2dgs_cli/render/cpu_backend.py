@@ -18,15 +18,17 @@ polynomial within 1 ulp of the exact value (torch's own float32 ``exp`` is not c
 Data flow (one ``rasterize_cpu`` call)::
 
     tile_box ──_bin_kernel──► per-tile lists (ascending Gaussian id) + per-Gaussian slot ranges
-    xys, conics, colors ──_forward_kernel (prange over 16×16 tiles, 4×4-pixel blocks of 16 SIMD lanes)
+    xys, conics, colors ──_forward_kernel (prange over chunks of 16×16 tiles, each chunk with its own
+        scratch buffers; per tile, 4×4-pixel blocks of 16 SIMD lanes)
         ──► image [H, W, 3]  (+ if autograd needs it: per-pixel top-K list indices int32, Σw float32)
     dL/dimage ──_backward_kernel (prange over tiles)──► one gradient slot per (tile, Gaussian) intersection
               ──_reduce_kernel (prange over Gaussians)──► dL/dxys, dL/dconics, dL/dcolors
 
-Selection: each (pixel, candidate) gets the 64-bit key ``bits(σ) << 32 | list index``; for σ ≥ 0 the float
-bits order like σ, so the K smallest keys are the K largest weights with ties to the lower index — the
-reference's rule (it ranks ``exp(−σ)``, which only differs when ``exp`` rounds two distinct σ to the same
-float32 weight, a one-ulp coincidence). σ is evaluated in float32 with the reference's operation order.
+Selection: each block keeps, per lane, K rows of (σ, list index) sorted by σ in registers; candidates arrive
+in ascending list order and a new σ is inserted strictly after equal ones, so the K smallest σ — the K
+largest weights — are kept with ties to the lower index, the reference's rule (it ranks ``exp(−σ)``, which
+only differs when ``exp`` rounds two distinct σ to the same float32 weight, a one-ulp coincidence). σ is
+evaluated in float32 with the reference's operation order.
 
 Determinism and races: a tile owns its pixels and its intersection slots, so threads never write the same
 memory; each Gaussian sums its slots in a fixed (tile) order. No atomics; results do not depend on the
@@ -48,6 +50,7 @@ from __future__ import annotations
 import math
 import time
 
+import numba
 import numpy as np
 import torch
 from llvmlite import ir
@@ -72,13 +75,12 @@ _TILE_PIX = TILE * TILE
 _CUT32 = np.float32(SIGMA_CUTOFF)
 _BOX_CUT = SIGMA_CUTOFF * (1.0 + 1e-4) + 1e-3  # float64 σ bound used for the ellipse boxes
 _EPS = float(EPS)
-_INVALID = np.int64(0x7FFFFFFFFFFFFFFF)
 
 # ------------------------------------------------------------------------------------- SIMD (LLVM IR)
 # One 4×4 pixel block = 16 lanes. Vector ops carry no fast-math flags, so every lane rounds exactly like the
 # scalar float32 reference (no FMA contraction, no reassociation).
 _I32, _I64, _F32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
-_VI64, _VI32, _VF32 = (ir.VectorType(t, _LANES) for t in (_I64, _I32, _F32))
+_VI32, _VF32 = (ir.VectorType(t, _LANES) for t in (_I32, _F32))
 _MASK = ir.IntType(_LANES)
 _LOG2E_F = float(np.float32(1.0 / math.log(2.0)))
 _LN2_HI = 0.693145751953125  # 15 significant bits: n·_LN2_HI is exact in float32 for n < 512
@@ -157,70 +159,86 @@ def _is_array(ty, dtype) -> bool:
 
 
 @intrinsic
-def _select_block(typingctx, keys, base, x0, y0, params, count, lst, n, cut):
-    """Merge every listed candidate into the block's K ascending rows of keys ``keys[base : base+K·16]``.
+def _select_block(typingctx, sigmas, index, x0, y0, params, count, lst, n, cut):
+    """Merge every listed candidate into the block's K rows ``sigmas`` / ``index`` [K·16], ascending in σ.
 
-    Key = ``bits(σ) << 32 | list index`` (``_INVALID`` where ``σ`` is negative, NaN or ``≥ cut``); row ``k`` ends
-    up holding each lane's ``k``-th smallest key. The rows live in registers across the candidate loop.
+    Row ``k`` ends up holding each lane's ``k``-th smallest valid σ (``+inf`` when there are fewer) and its
+    list index (−1 when empty); a σ that is negative, NaN or ``≥ cut`` is not valid. Candidates arrive in
+    ascending index order and a new σ only passes an **equal** one strictly after it, so ties keep the lower
+    index first. The rows live in registers across the candidate loop.
     """
-    ok = _is_array(keys, types.int64) and _is_array(params, types.float32) and _is_array(lst, types.int32)
+    ok = _is_array(sigmas, types.float32) and _is_array(index, types.int32)
+    ok = ok and _is_array(params, types.float32) and _is_array(lst, types.int32)
     if not ok or (x0, y0, cut) != (types.float32,) * 3:
         return None
-    sig = types.void(keys, base, x0, y0, params, count, lst, n, cut)
+    sig = types.void(sigmas, index, x0, y0, params, count, lst, n, cut)
 
     def codegen(context, builder, signature, args):
         v, f = _Simd(context, builder), builder
-        keys_v, base_v, x0_v, y0_v, params_v, count_v, lst_v, n_v, cut_v = args
+        sigmas_v, index_v, x0_v, y0_v, params_v, count_v, lst_v, n_v, cut_v = args
         tys = signature.args
-        keys_p, params_p, lst_p = v.data(tys[0], keys_v), v.data(tys[4], params_v), v.data(tys[6], lst_v)
-        base_i, count_i, n_i = v.int64(base_v, tys[1]), v.int64(count_v, tys[5]), v.int64(n_v, tys[7])
-        invalid = v.const(int(_INVALID), _VI64)
-        slots = [cgutils.alloca_once_value(f, invalid) for _ in range(_K)]  # promoted to registers by LLVM
+        sigmas_p, index_p = v.data(tys[0], sigmas_v), v.data(tys[1], index_v)
+        params_p, lst_p = v.data(tys[4], params_v), v.data(tys[6], lst_v)
+        count_i, n_i = v.int64(count_v, tys[5]), v.int64(n_v, tys[7])
+        inf = v.const(math.inf)
+        rows = [cgutils.alloca_once_value(f, inf) for _ in range(_K)]  # promoted to registers by LLVM
+        ids = [cgutils.alloca_once_value(f, v.const(-1, _VI32)) for _ in range(_K)]
         with cgutils.for_range(f, n_i) as loop:
-            m = f.sext(v.at(lst_p, loop.index), _I64)
-            sigma, _, _ = v.sigma(x0_v, y0_v, *v.candidate(params_p, count_i, m))
+            m = f.load(f.gep(lst_p, [loop.index]))
+            sigma, _, _ = v.sigma(x0_v, y0_v, *v.candidate(params_p, count_i, f.sext(m, _I64)))
             valid = f.and_(f.fcmp_ordered(">=", sigma, v.const(0.0)), f.fcmp_ordered("<", sigma, v.splat(cut_v)))
-            key = f.or_(f.shl(f.zext(f.bitcast(sigma, _VI32), _VI64), v.const(32, _VI64)), v.splat(m, _VI64))
-            key = f.select(valid, key, invalid)
-            rows = [f.load(slot) for slot in slots]
-            with f.if_then(v.any(f.icmp_signed("<", key, rows[-1]))):
-                for k in range(_K - 1, 0, -1):  # sorted insert: row_k ← min(row_k, max(row_{k−1}, key))
-                    f.store(v.smin(rows[k], v.smax(rows[k - 1], key)), slots[k])
-                f.store(v.smin(rows[0], key), slots[0])
-        for k, slot in enumerate(slots):
-            f.store(f.load(slot), v.ptr(keys_p, v.add(base_i, k * _LANES), _VI64), align=8)
+            key = f.select(valid, sigma, inf)
+            last = f.fcmp_ordered("<", key, f.load(rows[-1]))
+            with f.if_then(v.any(last)):
+                mv = v.splat(m, _VI32)
+                old = [f.load(r) for r in rows]
+                old_ids = [f.load(r) for r in ids]
+                below = [f.fcmp_ordered("<", key, row) for row in old[:-1]] + [last]
+                for k in range(_K - 1, -1, -1):  # row_k ← row_{k−1} if key < row_{k−1}, else key if key < row_k
+                    value, ident = f.select(below[k], key, old[k]), f.select(below[k], mv, old_ids[k])
+                    if k > 0:
+                        value = f.select(below[k - 1], old[k - 1], value)
+                        ident = f.select(below[k - 1], old_ids[k - 1], ident)
+                    f.store(value, rows[k])
+                    f.store(ident, ids[k])
+        for k in range(_K):
+            offset = ir.Constant(_I64, k * _LANES)
+            f.store(f.load(rows[k]), v.ptr(sigmas_p, offset, _VF32), align=4)
+            f.store(f.load(ids[k]), v.ptr(index_p, offset, _VI32), align=4)
         return context.get_dummy_value()
 
     return sig, codegen
 
 
 @intrinsic
-def _blend_block(typingctx, keys, base, cols, res):
-    """Blend a block's selected candidates: ``res`` [4·16] ← per lane ``(Σw, Σw·r, Σw·g, Σw·b)`` (float32).
+def _blend_block(typingctx, sigmas, index, cols, res):
+    """Blend a block's selected candidates: ``res`` [4·16] ← per lane ``(d, r, g, b)`` with ``d = Σw + EPS`` and
+    ``r = Σw·r / d`` (float32, the reference's operation order).
 
     ``cols`` holds the tile's colours as (r, g, b, 0) quads: one 16-byte load per selected candidate, then
     a 16×4 transpose by shuffles, instead of 48 scalar loads per row.
     """
-    ok = _is_array(keys, types.int64) and _is_array(cols, types.float32) and _is_array(res, types.float32)
-    if not ok:
+    ok = _is_array(sigmas, types.float32) and _is_array(index, types.int32)
+    if not (ok and _is_array(cols, types.float32) and _is_array(res, types.float32)):
         return None
-    sig = types.void(keys, base, cols, res)
+    sig = types.void(sigmas, index, cols, res)
 
     def codegen(context, builder, signature, args):
         v, f = _Simd(context, builder), builder
-        keys_v, base_v, cols_v, res_v = args
+        sigmas_v, index_v, cols_v, res_v = args
         tys = signature.args
-        keys_p, cols_p, res_p = v.data(tys[0], keys_v), v.data(tys[2], cols_v), v.data(tys[3], res_v)
-        base_i = v.int64(base_v, tys[1])
+        sigmas_p, index_p = v.data(tys[0], sigmas_v), v.data(tys[1], index_v)
+        cols_p, res_p = v.data(tys[2], cols_v), v.data(tys[3], res_v)
         quad = ir.VectorType(_F32, 4)
         zero = v.const(0.0)
         sums = [zero] * 4
         for k in range(_K):
-            key = f.load(v.ptr(keys_p, v.add(base_i, k * _LANES), _VI64), align=8)
-            valid = f.icmp_signed("!=", key, v.const(int(_INVALID), _VI64))
-            sigma = f.bitcast(f.trunc(f.lshr(key, v.const(32, _VI64)), _VI32), _VF32)
+            offset = ir.Constant(_I64, k * _LANES)
+            ident = f.load(v.ptr(index_p, offset, _VI32), align=4)
+            valid = f.icmp_signed("!=", ident, v.const(-1, _VI32))
+            sigma = f.load(v.ptr(sigmas_p, offset, _VF32), align=4)
             weight = f.select(valid, v.exp_neg(f.select(valid, sigma, zero)), zero)
-            index = f.select(valid, f.trunc(key, _VI32), v.const(0, _VI32))
+            index = f.select(valid, ident, v.const(0, _VI32))
             quads = []
             for lane in range(_LANES):
                 m = f.sext(f.extract_element(index, ir.Constant(_I32, lane)), _I64)
@@ -229,8 +247,10 @@ def _blend_block(typingctx, keys, base, cols, res):
             sums[0] = f.fadd(sums[0], weight)
             for ch in range(3):
                 sums[ch + 1] = f.fadd(sums[ch + 1], f.select(valid, f.fmul(weight, colours[ch]), zero))
-        for q, total in enumerate(sums):
-            f.store(total, v.ptr(res_p, ir.Constant(_I64, q * _LANES), _VF32), align=4)
+        norm = f.fadd(sums[0], v.const(float(np.float32(_EPS))))
+        outputs = [norm] + [f.fdiv(total, norm) for total in sums[1:]]
+        for q, value in enumerate(outputs):
+            f.store(value, v.ptr(res_p, ir.Constant(_I64, q * _LANES), _VF32), align=4)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -253,29 +273,27 @@ def _transpose_quads(builder, quads):
 
 
 @intrinsic
-def _save_block(typingctx, keys, base, sel, sel_base, nx, ny):
+def _save_block(typingctx, index, sel, sel_base, nx, ny):
     """Save a block's selection for backward: ``sel[sel_base + k·16 + lane]`` = list index, or −1 when the
     slot is empty or the lane lies outside the image (only the first ``nx`` columns, ``ny`` rows are inside).
     """
-    if not (_is_array(keys, types.int64) and _is_array(sel, types.int32)):
+    if not (_is_array(index, types.int32) and _is_array(sel, types.int32)):
         return None
-    sig = types.void(keys, base, sel, sel_base, nx, ny)
+    sig = types.void(index, sel, sel_base, nx, ny)
 
     def codegen(context, builder, signature, args):
         v, f = _Simd(context, builder), builder
-        keys_v, base_v, sel_v, sel_base_v, nx_v, ny_v = args
+        index_v, sel_v, sel_base_v, nx_v, ny_v = args
         tys = signature.args
-        keys_p, sel_p = v.data(tys[0], keys_v), v.data(tys[2], sel_v)
-        base_i, sel_base_i = v.int64(base_v, tys[1]), v.int64(sel_base_v, tys[3])
-        nx_i, ny_i = f.trunc(v.int64(nx_v, tys[4]), _I32), f.trunc(v.int64(ny_v, tys[5]), _I32)
+        index_p, sel_p = v.data(tys[0], index_v), v.data(tys[1], sel_v)
+        sel_base_i = v.int64(sel_base_v, tys[2])
+        nx_i, ny_i = f.trunc(v.int64(nx_v, tys[3]), _I32), f.trunc(v.int64(ny_v, tys[4]), _I32)
         lane_x = ir.Constant(_VI32, [i % 4 for i in range(_LANES)])
         lane_y = ir.Constant(_VI32, [i // 4 for i in range(_LANES)])
         inside = f.and_(f.icmp_signed("<", lane_x, v.splat(nx_i, _VI32)), f.icmp_signed("<", lane_y, v.splat(ny_i, _VI32)))
         for k in range(_K):
-            key = f.load(v.ptr(keys_p, v.add(base_i, k * _LANES), _VI64), align=8)
-            keep = f.and_(inside, f.icmp_signed("!=", key, v.const(int(_INVALID), _VI64)))
-            index = f.select(keep, f.trunc(key, _VI32), v.const(-1, _VI32))
-            f.store(index, v.ptr(sel_p, v.add(sel_base_i, k * _LANES), _VI32), align=4)
+            ident = f.load(v.ptr(index_p, ir.Constant(_I64, k * _LANES), _VI32), align=4)
+            f.store(f.select(inside, ident, v.const(-1, _VI32)), v.ptr(sel_p, v.add(sel_base_i, k * _LANES), _VI32), align=4)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -403,30 +421,48 @@ def _bin_kernel(box, tiles_x, tiles_y):  # pragma: no cover - compiled
 
 
 # ---------------------------------------------------------------------------------------------- tiles
-@njit(cache=True)
-def _load_tile(xys, conics, colors, ids, start, count):  # pragma: no cover - compiled
-    """Gather a tile's candidates: ``params`` [5·M] (px, py, a, b, c), ``cols`` [4·M] (r, g, b, 0), ``boxes`` [4, M].
+@njit(parallel=True, cache=True)
+def _gaussian_boxes(xys, conics):  # pragma: no cover - compiled
+    """``[N, 4]`` float32 ``(x_lo, x_hi, y_lo, y_hi)`` of each ellipse ``σ ≤ SIGMA_CUTOFF`` plus a one-pixel
+    margin (infinite when the conic is not positive definite: then every pixel is tried)."""
+    boxes = np.empty((xys.shape[0], 4), np.float32)
+    for g in prange(xys.shape[0]):
+        px, py = xys[g, 0], xys[g, 1]
+        a, b, c = np.float64(conics[g, 0]), np.float64(conics[g, 1]), np.float64(conics[g, 2])
+        det = a * c - b * b
+        hx, hy = np.inf, np.inf
+        if a > 0.0 and det > 0.0 and math.isfinite(det) and math.isfinite(px) and math.isfinite(py):
+            hx = math.sqrt(2.0 * _BOX_CUT * c / det) + 1.0
+            hy = math.sqrt(2.0 * _BOX_CUT * a / det) + 1.0
+        boxes[g, 0], boxes[g, 1], boxes[g, 2], boxes[g, 3] = px - hx, px + hx, py - hy, py + hy
+    return boxes
 
-    ``boxes`` is ``(x_lo, x_hi, y_lo, y_hi)`` of the ellipse ``σ ≤ SIGMA_CUTOFF`` plus a one-pixel margin
-    (infinite when the conic is not positive definite: then every pixel is tried).
-    """
-    params = np.empty(5 * count, np.float32)
-    cols = np.zeros(4 * count, np.float32)
-    boxes = np.empty((4, count), np.float32)
+
+@njit(cache=True)
+def _tile_scratch(capacity):  # pragma: no cover - compiled
+    """Per-thread-chunk buffers for tiles of up to ``capacity`` candidates: params, cols, boxes, lists."""
+    params = np.empty(5 * capacity, np.float32)
+    cols = np.zeros(4 * capacity, np.float32)
+    return params, cols, np.empty((4, capacity), np.float32), np.empty(16 * capacity, np.int32)
+
+
+@njit(cache=True)
+def _load_tile(xys, conics, colors, gboxes, ids, start, count, params, cols, boxes):  # pragma: no cover
+    """Gather a tile's candidates: ``params`` [5·M] (px, py, a, b, c), ``cols`` [4·M] (r, g, b, 0), ``boxes`` [4, M]."""
     for m in range(count):
         g = ids[start + m]
-        px, py, a, b, c = xys[g, 0], xys[g, 1], conics[g, 0], conics[g, 1], conics[g, 2]
-        params[m], params[count + m], params[2 * count + m] = px, py, a
-        params[3 * count + m], params[4 * count + m] = b, c
+        params[m], params[count + m], params[2 * count + m] = xys[g, 0], xys[g, 1], conics[g, 0]
+        params[3 * count + m], params[4 * count + m] = conics[g, 1], conics[g, 2]
         cols[4 * m], cols[4 * m + 1], cols[4 * m + 2] = colors[g, 0], colors[g, 1], colors[g, 2]
-        a64, b64, c64 = np.float64(a), np.float64(b), np.float64(c)
-        det = a64 * c64 - b64 * b64
-        hx, hy = np.inf, np.inf
-        if a64 > 0.0 and det > 0.0 and math.isfinite(det) and math.isfinite(px) and math.isfinite(py):
-            hx = math.sqrt(2.0 * _BOX_CUT * c64 / det) + 1.0
-            hy = math.sqrt(2.0 * _BOX_CUT * a64 / det) + 1.0
-        boxes[0, m], boxes[1, m], boxes[2, m], boxes[3, m] = px - hx, px + hx, py - hy, py + hy
-    return params, cols, boxes
+        boxes[0, m], boxes[1, m], boxes[2, m], boxes[3, m] = gboxes[g, 0], gboxes[g, 1], gboxes[g, 2], gboxes[g, 3]
+
+
+def _chunk(i, n_chunks, n):  # pragma: no cover - compiled
+    """Bounds ``[lo, hi)`` of chunk ``i`` of ``n`` items cut into ``n_chunks`` near-equal chunks."""
+    return i * n // n_chunks, (i + 1) * n // n_chunks
+
+
+_chunk = njit(cache=True, inline="always")(_chunk)
 
 
 @njit(cache=True, inline="always")
@@ -457,10 +493,10 @@ def _block_lists(boxes, count, x0, y0, lists, sizes):  # pragma: no cover - comp
 
 
 @njit(cache=True, error_model="numpy")
-def _render_tile(params, cols, boxes, count, t, x0, y0, width, height, out, sel, norm):  # pragma: no cover
+def _render_tile(params, cols, boxes, lists, count, t, x0, y0, width, height, out, sel, norm):  # pragma: no cover
     """Select and blend one tile's pixels into ``out``; if ``sel`` is non-empty save the backward state."""
-    keys = np.empty(_TILE_KEYS, np.int64)
-    lists = np.empty(16 * count, np.int32)
+    sigmas = np.empty(_BLOCK_KEYS, np.float32)
+    index = np.empty(_BLOCK_KEYS, np.int32)
     sizes = np.empty(16, np.int64)
     res = np.empty(4 * _LANES, np.float32)
     save = sel.shape[0] > 0
@@ -469,40 +505,43 @@ def _render_tile(params, cols, boxes, count, t, x0, y0, width, height, out, sel,
         bx, by = x0 + 4 * (blk % 4), y0 + 4 * (blk // 4)
         if bx >= width or by >= height:
             continue
-        base = blk * _BLOCK_KEYS
         lst = lists[blk * count : (blk + 1) * count]
-        _select_block(keys, base, np.float32(bx), np.float32(by), params, count, lst, sizes[blk], _CUT32)
-        _blend_block(keys, base, cols, res)
+        _select_block(sigmas, index, np.float32(bx), np.float32(by), params, count, lst, sizes[blk], _CUT32)
+        _blend_block(sigmas, index, cols, res)
         for lane in range(_LANES):
             x, y = bx + lane % 4, by + lane // 4
             if x < width and y < height:
-                d = np.float64(res[lane]) + _EPS
-                out[y, x, 0] = res[_LANES + lane] / d
-                out[y, x, 1] = res[2 * _LANES + lane] / d
-                out[y, x, 2] = res[3 * _LANES + lane] / d
+                out[y, x, 0] = res[_LANES + lane]
+                out[y, x, 1] = res[2 * _LANES + lane]
+                out[y, x, 2] = res[3 * _LANES + lane]
                 if save:
-                    norm[t * _TILE_PIX + blk * _LANES + lane] = d
+                    norm[t * _TILE_PIX + blk * _LANES + lane] = res[lane]
         if save:
-            _save_block(keys, base, sel, t * _TILE_KEYS + base, min(4, width - bx), min(4, height - by))
+            _save_block(index, sel, t * _TILE_KEYS + blk * _BLOCK_KEYS, min(4, width - bx), min(4, height - by))
 
 
 @njit(parallel=True, cache=True)
-def _forward_kernel(xys, conics, colors, tile_start, ids, order, width, height, tiles_x, out, sel, norm):
-    """Render every tile into ``out`` [H, W, 3], writing every pixel (prange over tiles in ``order``).
+def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width, height, tiles_x, out, sel, norm):
+    """Render every tile into ``out`` [H, W, 3], writing every pixel (prange over chunks of tiles in ``order``).
 
     If ``sel`` is non-empty, also save per pixel its K list indices (``sel`` [T·2560] int32, −1 = empty) and
     ``Σw + EPS`` (``norm`` [T·256] float32), block-major within each tile.
     """  # noqa: D401
-    for i in prange(order.shape[0]):
-        t = order[i]
-        start = tile_start[t]
-        count = tile_start[t + 1] - start
-        x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
-        if count > 0:
-            params, cols, boxes = _load_tile(xys, conics, colors, ids, start, count)
-            _render_tile(params, cols, boxes, count, t, x0, y0, width, height, out, sel, norm)
-        else:  # no candidate: black (``out`` is not pre-zeroed)
-            out[y0 : min(y0 + TILE, height), x0 : min(x0 + TILE, width), :] = 0.0
+    gboxes = _gaussian_boxes(xys, conics)
+    capacity = max(1, np.max(tile_start[1:] - tile_start[:-1]))
+    for chunk in prange(n_chunks):
+        params, cols, boxes, lists = _tile_scratch(capacity)
+        lo, hi = _chunk(chunk, n_chunks, order.shape[0])
+        for i in range(lo, hi):
+            t = order[i]
+            start = tile_start[t]
+            count = tile_start[t + 1] - start
+            x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
+            if count > 0:
+                _load_tile(xys, conics, colors, gboxes, ids, start, count, params, cols, boxes)
+                _render_tile(params, cols, boxes, lists, count, t, x0, y0, width, height, out, sel, norm)
+            else:  # no candidate: black (``out`` is not pre-zeroed)
+                out[y0 : min(y0 + TILE, height), x0 : min(x0 + TILE, width), :] = 0.0
 
 
 # -------------------------------------------------------------------------------------------- backward
@@ -523,9 +562,8 @@ def _block_lanes(t, blk, bx, by, width, height, out, grad_out, norm, lanes):  # 
 
 
 @njit(cache=True)
-def _backward_tile(params, cols, boxes, count, t, x0, y0, width, height, sel, norm, out, grad_out, slots, home):
+def _backward_tile(params, cols, boxes, lanes, count, t, x0, y0, width, height, sel, norm, out, grad_out, slots, home):
     """Compute each tile candidate's gradient over the blocks it can touch and write it to its slot."""  # noqa: D401
-    lanes = np.empty(16 * 5 * _LANES, np.float32)
     for blk in range(16):
         bx, by = x0 + 4 * (blk % 4), y0 + 4 * (blk // 4)
         if bx < width and by < height:
@@ -541,19 +579,25 @@ def _backward_tile(params, cols, boxes, count, t, x0, y0, width, height, sel, no
 
 
 @njit(parallel=True, cache=True)
-def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, width, height, tiles_x, sel, norm, out, grad_out, slots):
+def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks, width, height, tiles_x, sel, norm, out, grad_out, slots):
     """Write each (tile, Gaussian) intersection's gradient to its own row of ``slots`` [n_isect, 8]."""  # noqa: D401
-    for i in prange(order.shape[0]):
-        t = order[i]
-        start = tile_start[t]
-        count = tile_start[t + 1] - start
-        if count > 0:
-            params, cols, boxes = _load_tile(xys, conics, colors, ids, start, count)
-            x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
-            _backward_tile(
-                params, cols, boxes, count, t, x0, y0, width, height, sel, norm, out, grad_out, slots,
-                home[start : start + count],
-            )  # fmt: skip
+    gboxes = _gaussian_boxes(xys, conics)
+    capacity = max(1, np.max(tile_start[1:] - tile_start[:-1]))
+    for chunk in prange(n_chunks):
+        params, cols, boxes, _ = _tile_scratch(capacity)
+        lanes = np.empty(16 * 5 * _LANES, np.float32)
+        lo, hi = _chunk(chunk, n_chunks, order.shape[0])
+        for i in range(lo, hi):
+            t = order[i]
+            start = tile_start[t]
+            count = tile_start[t + 1] - start
+            if count > 0:
+                _load_tile(xys, conics, colors, gboxes, ids, start, count, params, cols, boxes)
+                x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
+                _backward_tile(
+                    params, cols, boxes, lanes, count, t, x0, y0, width, height, sel, norm, out, grad_out, slots,
+                    home[start : start + count],
+                )  # fmt: skip
 
 
 @njit(parallel=True, cache=True)
@@ -578,6 +622,7 @@ class _Bins:
         box = projected.tile_box.detach().cpu().to(torch.int64).contiguous().numpy()
         self.tile_start, self.ids, self.gauss_start, self.home = _bin_kernel(box, self.tiles_x, self.tiles_y)
         self.order = _tile_order(self.tiles_x * self.tiles_y)
+        self.n_chunks = min(len(self.order), 8 * numba.get_num_threads())
 
 
 def _tile_order(n_tiles: int) -> np.ndarray:
@@ -600,7 +645,7 @@ def _render(projected: Projected, xys: Tensor, conics: Tensor, colors: Tensor, b
     norm = np.empty(n_tiles * _TILE_PIX if save else 0, np.float32)
     b = bins
     _forward_kernel(
-        _numpy(xys), _numpy(conics), _numpy(colors), b.tile_start, b.ids, b.order,
+        _numpy(xys), _numpy(conics), _numpy(colors), b.tile_start, b.ids, b.order, b.n_chunks,
         projected.width, projected.height, b.tiles_x, image.numpy(), sel, norm,
     )  # fmt: skip
     return image, sel, norm
@@ -625,7 +670,7 @@ class _RasterizeCpu(torch.autograd.Function):
         height, width = image.shape[:2]
         slots = np.empty((len(b.ids), 8), np.float64)
         _backward_kernel(
-            _numpy(xys), _numpy(conics), _numpy(colors), b.tile_start, b.ids, b.home, b.order, width, height,
+            _numpy(xys), _numpy(conics), _numpy(colors), b.tile_start, b.ids, b.home, b.order, b.n_chunks, width, height,
             b.tiles_x, ctx.sel, ctx.norm, _numpy(image), _numpy(grad_image.to(torch.float32)), slots,
         )  # fmt: skip
         grads = torch.empty_like(xys), torch.empty_like(conics), torch.empty_like(colors)
