@@ -1,10 +1,16 @@
-"""Closed choices shared by the library and the CLI (torch-free, so ``f2dgs --help`` stays light)."""
+"""Closed choices and defaults shared by the library and the CLI (torch-free, so ``f2dgs --help`` stays light)."""
 
 from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Backend", "InitMethod", "Loss"]
+__all__ = ["DEFAULT_GAUSSIANS", "DEFAULT_STEPS", "Backend", "InitMethod", "Loss"]
+
+DEFAULT_GAUSSIANS = 10_000
+"""Gaussian budget per image when none is given."""
+
+DEFAULT_STEPS = 100
+"""Fine-tuning steps per image when none is given (about 3 s at 768×512 on 2 cores, fast CPU backend)."""
 
 
 class Backend(str, Enum):

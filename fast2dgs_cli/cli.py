@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .choices import Backend, InitMethod, Loss
+from .choices import DEFAULT_GAUSSIANS, DEFAULT_STEPS, Backend, InitMethod, Loss
 from .paths import IMAGE_SUFFIXES, Job, plan_jobs
 
 app = typer.Typer(
@@ -135,8 +135,8 @@ def encode(
         Optional[str],
         typer.Option("-o", "--output", help="Output file (one input), folder (several), or '-' for stdout."),
     ] = None,
-    gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = 10_000,
-    steps: Annotated[int, typer.Option(min=0, help="Maximum fine-tuning steps.")] = 300,
+    gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = DEFAULT_GAUSSIANS,
+    steps: Annotated[int, typer.Option(min=0, help="Maximum fine-tuning steps.")] = DEFAULT_STEPS,
     time_budget: Annotated[
         Optional[float], typer.Option("--time", min=0.0, help="Maximum fine-tuning seconds per image.")
     ] = None,
@@ -239,8 +239,8 @@ def info(path: Annotated[str, typer.Argument(help="A .g2d file, or '-' for stdin
 @app.command()
 def bench(
     folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. the Kodak set).")],
-    gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = 10_000,
-    steps: Annotated[int, typer.Option(min=0, help="Fine-tuning steps per image.")] = 300,
+    gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = DEFAULT_GAUSSIANS,
+    steps: Annotated[int, typer.Option(min=0, help="Fine-tuning steps per image.")] = DEFAULT_STEPS,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     init: Annotated[InitMethod, typer.Option(help="Initial placement.")] = InitMethod.GRADIENT,
     backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,

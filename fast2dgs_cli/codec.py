@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from . import __version__
-from .choices import Backend, InitMethod
+from .choices import DEFAULT_GAUSSIANS, DEFAULT_STEPS, Backend, InitMethod
 from .container import G2DFile, read_g2d, write_g2d
 from .encoder.fit import FitConfig, finetune
 from .encoder.init import init_gaussians
@@ -27,10 +27,6 @@ from .metrics import psnr, to_uint8
 from .render import render, resolve_backend
 
 __all__ = ["EncodeOptions", "EncodeResult", "encode_image", "decode_g2d", "output_size"]
-
-DEFAULT_GAUSSIANS = 10_000
-DEFAULT_STEPS = 300
-
 
 @dataclass(frozen=True)
 class EncodeOptions:

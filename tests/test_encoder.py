@@ -74,3 +74,21 @@ def test_time_budget_stops_early(crop: torch.Tensor) -> None:
     result = finetune(g, crop, FitConfig(steps=10_000, time_budget=0.5), backend="torch")
     assert 0 < result.steps < 10_000
     assert result.seconds < 5.0
+
+
+def test_adam_matches_torch_optim() -> None:
+    from fast2dgs_cli.encoder.fit import _Adam
+
+    torch.manual_seed(0)
+    ours = torch.randn(64, requires_grad=True)
+    theirs = ours.detach().clone().requires_grad_(True)
+    reference = torch.optim.Adam([theirs], lr=0.05)
+    adam = _Adam([(ours, 0.05)])
+    for _ in range(30):
+        reference.zero_grad()
+        (theirs**3 - theirs).sum().backward()
+        reference.step()
+        (ours**3 - ours).sum().backward()
+        adam.step()
+        assert ours.grad is None
+    assert torch.allclose(ours, theirs, atol=1e-6)

