@@ -23,10 +23,11 @@ class Backend(str, Enum):
 
 
 class InitMethod(str, Enum):
-    """How initial Gaussian positions are chosen."""
+    """How the initial Gaussians are chosen: heuristics, or the Deep Gaussian Prior networks (``prior``)."""
 
     GRADIENT = "gradient"
     RANDOM = "random"
+    PRIOR = "prior"
 
 
 class Loss(str, Enum):

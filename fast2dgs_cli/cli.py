@@ -8,6 +8,7 @@ Heavy modules (torch) are imported inside the commands, so ``f2dgs --help`` stay
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -105,6 +106,7 @@ def _run_batch(jobs: list[Job], work, progress_label: str) -> None:
     """Run ``work(job, progress, task)`` on each job; collect failures; exit 1 if any failed."""
     from .container import G2DError
     from .imageio import ImageError
+    from .networks import ModelUnavailable
     from .render import BackendUnavailable
 
     failed: list[tuple[str, str]] = []
@@ -115,7 +117,7 @@ def _run_batch(jobs: list[Job], work, progress_label: str) -> None:
                 if job.error:
                     raise Failure(job.error)
                 work(job, progress)
-            except BackendUnavailable as error:
+            except (BackendUnavailable, ModelUnavailable) as error:  # would fail every file alike
                 err.print(f"error: {error}", highlight=False, markup=False)
                 raise typer.Exit(EXIT_FAILURE) from None
             except (Failure, ImageError, G2DError, ValueError) as error:
@@ -290,6 +292,75 @@ def bench(
     if csv_path is not None:
         atomic_write(csv_path, bench_csv(records).encode())
     _fail_batch([(r.image, r.error) for r in records if r.error])
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="Folder of training photos (.jpg/.png, searched recursively; not Kodak).")],
+    out: Annotated[Path, typer.Option(help="Weights file to write (model card: same name, .json).")],
+    iterations: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 15_000,
+    batch: Annotated[int, typer.Option(min=1, help="Crops per step.")] = 8,
+    crop: Annotated[int, typer.Option(min=16, help="Side of the training crops in pixels.")] = 128,
+    crops_per_image: Annotated[int, typer.Option(min=1, help="Teacher-fitted crops per photo.")] = 3,
+    max_images: Annotated[int, typer.Option(min=1, help="At most this many training photos.")] = 500,
+    teacher_steps: Annotated[int, typer.Option(min=0, help="Fine-tuning steps of each teacher fit.")] = 150,
+    teacher_cache: Annotated[
+        Optional[Path], typer.Option(help="Teacher fit cache folder (default: ~/.cache/f2dgs/teacher).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of crops, initialization, batches and sampling.")] = 0,
+    resume: Annotated[bool, typer.Option(help="Continue from <out>.ckpt when it exists.")] = True,
+    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing weights file.")] = False,
+) -> None:
+    """Train the Deep Gaussian Prior and attribute networks (for --init prior) on a folder of photos.
+
+    Writes the weights, a model card (.json) with the validation PSNR of prior vs gradient init, and
+    checkpoints to <out>.ckpt. Ship the weights as fast2dgs_cli/data/<name printed at the end>.
+    """
+    if out.exists() and not force:
+        err.print(f"error: {out} exists (use --force to overwrite)", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE)
+    from .training import DEFAULT_TEACHER_CACHE, TrainConfig, TrainProgress
+    from .training import train as run_training
+
+    settings = {
+        "iterations": iterations, "batch": batch, "crop": crop, "crops_per_image": crops_per_image,
+        "max_images": max_images, "teacher_steps": teacher_steps, "seed": seed,
+    }  # fmt: skip
+    try:
+        cache = teacher_cache or DEFAULT_TEACHER_CACHE
+        config = TrainConfig(data=data, out=out, teacher_cache=cache, resume=resume, **settings)
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    labels = {"teacher": "teacher fits", "train": "training", "validate": "validation"}
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(event: TrainProgress) -> None:
+            if event.phase not in tasks:
+                tasks[event.phase] = progress.add_task(labels[event.phase], total=event.total)
+            metrics = " ".join(f"{k} {v:.4g}" for k, v in event.metrics.items())
+            description = f"{labels[event.phase]} {metrics}".rstrip()
+            progress.update(tasks[event.phase], completed=event.done, description=description)
+
+        try:
+            result = run_training(config, on_progress, command=_train_command(data, out, settings))
+        except (ValueError, OSError) as error:
+            err.print(f"error: {error}", highlight=False, markup=False)
+            raise typer.Exit(EXIT_FAILURE) from None
+    validation = result.summary["validation"]
+    err.print(
+        f"wrote {result.weights} (sha256 {result.sha256[:8]}) and {result.card}; validation PSNR at 0 steps: "
+        f"prior {validation['prior_psnr']} dB, gradient {validation['gradient_psnr']} dB; "
+        f"ship as fast2dgs_cli/data/{result.summary['shipped_name']}",
+        highlight=False,
+        markup=False,
+    )
+
+
+def _train_command(data: Path, out: Path, settings: dict[str, int]) -> str:
+    """The equivalent command line, with every setting spelled out (recorded in the model card)."""
+    options = [part for key, value in settings.items() for part in (f"--{key.replace('_', '-')}", str(value))]
+    return shlex.join(["f2dgs", "train", "--data", str(data), "--out", str(out), *options])
 
 
 def _plan(inputs: list[str], output: str | None, suffix: str, force: bool, accept: tuple[str, ...]) -> list[Job]:

@@ -5,6 +5,9 @@ probability ∝ squared Sobel gradient magnitude, all **without replacement** (n
 Gaussian sits exactly on its pixel (``xy = (j/W, i/H)``, the renderer's integer pixel convention), takes that
 pixel's colour, and starts isotropic with a standard deviation proportional to the local spacing of the
 Gaussians, ``1/sqrt(local density)``, so sparse flat regions get wide Gaussians and busy edges small ones.
+
+The ``prior`` method hands over to the Deep Gaussian Prior (``networks.prior_init``): networks predict the
+position distribution and every attribute; the shipped weights load on first use and stay cached.
 """
 
 from __future__ import annotations
@@ -46,14 +49,19 @@ def init_gaussians(
         image: the target image.
         n: number of Gaussians, 1 ≤ n ≤ H·W.
         seed: seed of the sampling; the same seed gives the same Gaussians.
-        method: ``gradient`` (uniform share + ∝ gradient²) or ``random`` (all uniform).
+        method: ``gradient`` (uniform share + ∝ gradient²), ``random`` (all uniform) or ``prior`` (the
+            shipped networks; raises ``networks.ModelUnavailable`` when their weights are not installed).
         uniform_ratio: share of uniformly drawn positions for the ``gradient`` method.
     """
     height, width = image.shape[:2]
     if not 1 <= n <= height * width:
         raise ValueError(f"cannot place {n} Gaussians on a {width}x{height} image (1 to {height * width})")
-    generator = torch.Generator().manual_seed(seed)
     method = InitMethod(method)
+    if method is InitMethod.PRIOR:
+        from ..networks.predict import prior_init
+
+        return prior_init(image, n, seed)
+    generator = torch.Generator().manual_seed(seed)
     n_uniform = n if method is InitMethod.RANDOM else round(uniform_ratio * n)
     uniform = torch.randperm(height * width, generator=generator)[:n_uniform]
     chosen = uniform

@@ -1,0 +1,60 @@
+"""Prior initialization: both networks, one sampling step, ``n`` Gaussians ready for fine-tuning.
+
+```
+image [H,W,3] ─► [1,3,H,W] ─┬─► PriorNet ─► logits ─softmax─► sample_positions(n) ─► rows, cols ─┐
+ρ = n/(H·W) ──► log ρ ──────┴─► AttributeNet ─► maps [9,H,W] ───────────────────────────────────┴─► gaussians_from_maps
+```
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import torch
+from torch import Tensor
+
+from ..gaussians import Gaussians
+from .attributes import gaussians_from_maps
+from .registry import DEFAULT_MODEL, PriorModels, load_models
+from .sampling import sample_positions
+
+__all__ = ["default_models", "predict_maps", "prior_init"]
+
+
+@lru_cache(maxsize=1)
+def default_models() -> PriorModels:
+    """The shipped default model, loaded once per process (``ModelUnavailable`` if not installed)."""
+    return load_models(DEFAULT_MODEL)
+
+
+def predict_maps(image: Tensor, n: int, models: PriorModels) -> tuple[Tensor, Tensor]:
+    """Run both networks on ``image`` (``[H,W,3]``) at density ``n/(H·W)``: ``(probs [H,W], maps [9,H,W])``."""
+    height, width = image.shape[:2]
+    batch = image.permute(2, 0, 1)[None].float()
+    log_density = torch.tensor([math.log(n / (height * width))])
+    with torch.inference_mode():
+        logits = models.prior(batch, log_density)[0]
+        maps = models.attributes(batch, log_density)[0]
+        probs = torch.softmax(logits.double().reshape(-1), dim=0).reshape(height, width)
+    return probs.clone(), maps.clone()  # clones outside inference mode are ordinary tensors
+
+
+def prior_init(
+    image: Tensor, n: int, seed: int = 0, models: PriorModels | None = None, sampling: str = "systematic"
+) -> Gaussians:
+    """Place ``n`` Gaussians on ``image`` (``[H, W, 3]`` float in [0, 1]) with the Deep Gaussian Prior.
+
+    Args:
+        image: the target image.
+        n: number of Gaussians, 1 ≤ n ≤ H·W.
+        seed: seed of the position sampling.
+        models: the networks (default: the shipped default model).
+        sampling: ``systematic`` (n distinct pixels) or ``multinomial`` (with replacement, as the paper).
+    """
+    height, width = image.shape[:2]
+    if not 1 <= n <= height * width:
+        raise ValueError(f"cannot place {n} Gaussians on a {width}x{height} image (1 to {height * width})")
+    probs, maps = predict_maps(image, n, models or default_models())
+    chosen = sample_positions(probs, n, sampling, seed)
+    return gaussians_from_maps(maps, chosen // width, chosen % width)

@@ -1,0 +1,212 @@
+"""The Deep Gaussian Prior networks: shapes, conditioning, the maps→Gaussians convention, exact-K
+sampling, the weights registry, and ``--init prior`` from the command line."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from typer.testing import CliRunner
+
+from fast2dgs_cli.cli import app
+from fast2dgs_cli.encoder.init import init_gaussians
+from fast2dgs_cli.networks import (
+    MAP_CHANNELS,
+    AttributeNet,
+    ModelUnavailable,
+    PriorModels,
+    PriorNet,
+    gaussians_from_maps,
+    load_models,
+    prior_init,
+    sample_positions,
+    save_models,
+    shipped_name,
+)
+from fast2dgs_cli.networks import predict, registry
+from fast2dgs_cli.networks.sampling import water_fill
+
+
+def _models(seed: int = 0) -> PriorModels:
+    torch.manual_seed(seed)
+    prior, attributes = PriorNet(), AttributeNet()
+    for net in (prior, attributes):  # a conditioned network: FiLM starts at zero (unconditioned)
+        torch.nn.init.normal_(net.unet.film[-1].weight, std=0.5)
+    return PriorModels(prior.eval(), attributes.eval())
+
+
+@pytest.mark.parametrize("size", [(1, 1), (17, 33), (37, 53), (32, 48)])
+def test_output_shapes_on_any_size(size: tuple[int, int]) -> None:
+    models, image = _models(), torch.rand(2, 3, *size)
+    log_density = torch.tensor([-4.0, -3.0])
+    with torch.no_grad():
+        assert models.prior(image, log_density).shape == (2, *size)
+        assert models.attributes(image, log_density).shape == (2, MAP_CHANNELS, *size)
+
+
+def test_padding_is_replicate_and_cropped_back() -> None:
+    """An odd-sized image gives the top-left of what its replicate-padded version gives."""
+    models, image = _models(), torch.rand(1, 3, 21, 35)
+    padded = F.pad(image, (0, 48 - 35, 0, 32 - 21), mode="replicate")
+    log_density = torch.tensor([-4.0])
+    with torch.no_grad():
+        small, large = models.prior(image, log_density), models.prior(padded, log_density)
+    torch.testing.assert_close(small, large[:, :21, :35])
+
+
+def test_film_makes_the_output_depend_on_density() -> None:
+    image = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        conditioned = _models().prior
+        assert not torch.allclose(conditioned(image, torch.tensor([-5.0])), conditioned(image, torch.tensor([-3.0])))
+        fresh = PriorNet().eval()  # zero-initialized FiLM: no effect until trained
+        torch.testing.assert_close(fresh(image, torch.tensor([-5.0])), fresh(image, torch.tensor([-3.0])))
+
+
+def test_untrained_attributes_are_residuals_on_the_heuristic() -> None:
+    image = torch.rand(1, 3, 24, 24)
+    density = 0.02
+    with torch.no_grad():
+        maps = AttributeNet()(image, torch.tensor([math.log(density)]))
+    assert maps[:, 0:2].abs().max() <= 0.5
+    baseline = math.log(0.5 / math.sqrt(density))
+    assert (maps[:, 2:4] - baseline).abs().max() <= 2.0
+    assert (maps[:, 6:9] - image).abs().max() <= 0.25
+
+
+def test_gaussians_from_maps_pixel_convention_and_gradient() -> None:
+    height, width = 5, 7
+    maps = torch.zeros(MAP_CHANNELS, height, width)
+    maps[2:4] = math.log(1.5)
+    maps[4], maps[5] = 0.0, 1.0  # (cos 2θ, sin 2θ) = (0, 1): θ = π/4
+    maps[6:9] = torch.rand(3, height, width)
+    rows, cols = torch.tensor([0, 2, 4]), torch.tensor([0, 3, 6])
+    gaussians = gaussians_from_maps(maps, rows, cols)
+    assert torch.equal(gaussians.xy, torch.stack([cols.float() / width, rows.float() / height], dim=1))
+    torch.testing.assert_close(gaussians.scale, torch.full((3, 2), 1.5))
+    torch.testing.assert_close(gaussians.rotation, torch.full((3,), math.pi / 4))
+    torch.testing.assert_close(gaussians.color, maps[6:9, rows, cols].T)
+
+    maps[0, 2, 3], maps[1, 2, 3] = 0.25, -0.5
+    shifted = gaussians_from_maps(maps, rows, cols).xy[1]
+    torch.testing.assert_close(shifted, torch.tensor([3.25 / width, 1.5 / height]))
+
+    trainable = maps.clone().requires_grad_(True)
+    g = gaussians_from_maps(trainable, rows, cols)
+    (g.xy.sum() + g.scale.sum() + g.rotation.sum() + g.color.sum()).backward()
+    touched = trainable.grad.abs().sum(0) > 0
+    assert touched[rows, cols].all() and int(touched.sum()) == 3
+
+
+def _distinct_k(weights: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
+    picked = sample_positions(weights, k, "systematic", seed)
+    assert picked.shape == (k,) and picked.dtype == torch.int64
+    assert torch.equal(picked, torch.unique(picked)), "duplicates or unsorted"
+    assert 0 <= int(picked.min()) and int(picked.max()) < weights.numel()
+    return picked
+
+
+def test_systematic_gives_exactly_k_distinct_pixels() -> None:
+    peaked = torch.full((20, 30), 1e-9)
+    peaked[3, 4] = 1.0
+    partly_zero = torch.zeros(20, 30)
+    partly_zero[:2, :5] = torch.rand(2, 5)
+    for weights in (peaked, torch.ones(20, 30), torch.zeros(20, 30), partly_zero, torch.rand(20, 30) ** 8):
+        for k in (1, 7, 100, 599, 600):
+            _distinct_k(weights, k)
+    assert 3 * 30 + 4 in _distinct_k(peaked, 5).tolist()
+
+
+def test_systematic_is_seeded_and_unbiased() -> None:
+    weights = torch.tensor([[8.0, 1.0, 1.0, 0.0], [2.0, 2.0, 1.0, 1.0]])
+    assert torch.equal(sample_positions(weights, 3, seed=4), sample_positions(weights, 3, seed=4))
+    mass = torch.from_numpy(water_fill(weights.reshape(-1), 3))
+    assert math.isclose(float(mass.sum()), 3.0) and float(mass.max()) == 1.0 and float(mass[3]) == 0.0
+    torch.testing.assert_close(mass[1] / mass[4], torch.tensor(0.5, dtype=torch.float64))  # ∝ weights below the cap
+    counts = torch.zeros(8)
+    runs = 2000
+    for seed in range(runs):
+        counts[sample_positions(weights, 3, seed=seed)] += 1
+    torch.testing.assert_close(counts / runs, mass.float(), atol=0.04, rtol=0)
+
+
+def test_multinomial_repeats_pixels_on_a_peaked_map() -> None:
+    peaked = torch.full((16, 16), 1e-6)
+    peaked[5, 5] = 1.0
+    picked = sample_positions(peaked, 50, "multinomial", seed=1)
+    assert picked.shape == (50,) and len(torch.unique(picked)) < 50
+    assert torch.equal(picked, sample_positions(peaked, 50, "multinomial", seed=1))
+
+
+def test_sampling_rejects_bad_requests() -> None:
+    weights = torch.ones(4, 4)
+    for k in (0, 17):
+        with pytest.raises(ValueError, match="cannot sample"):
+            sample_positions(weights, k)
+    with pytest.raises(ValueError, match="non-negative"):
+        sample_positions(-weights, 2)
+    with pytest.raises(ValueError, match="'stratified'"):
+        sample_positions(weights, 2, "stratified")
+
+
+def test_registry_round_trip(tmp_path: Path) -> None:
+    models = _models(seed=3)
+    written = tmp_path / "w.pt"
+    sha = save_models(written, models.prior, models.attributes, {"note": "test"})
+    assert written.stat().st_size < 1_000_000
+    installed = tmp_path / shipped_name("prior-v1", written)
+    assert installed.name == f"prior-v1-{sha[:8]}.pt"
+    written.rename(installed)
+    loaded = load_models("prior-v1", data_dir=tmp_path)
+    assert loaded.meta == {"note": "test"} and not loaded.prior.training
+    image = torch.rand(40, 28, 3)
+    first, second = prior_init(image, 60, 2, models), prior_init(image, 60, 2, loaded)
+    for name in ("xy", "scale", "rotation", "color"):
+        assert torch.equal(getattr(first, name), getattr(second, name))
+    assert len(torch.unique(first.xy, dim=0)) == 60
+
+    with pytest.raises(ValueError, match="'prior-v9'"):
+        load_models("prior-v9", data_dir=tmp_path)
+    corrupt = bytearray(installed.read_bytes())
+    corrupt[-10] ^= 0xFF
+    installed.write_bytes(bytes(corrupt))
+    with pytest.raises(ModelUnavailable, match="SHA-256"):
+        load_models("prior-v1", data_dir=tmp_path)
+    installed.unlink()
+    with pytest.raises(ModelUnavailable, match="not installed"):
+        load_models("prior-v1", data_dir=tmp_path)
+
+
+def test_init_prior_uses_the_shipped_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "DATA_DIR", tmp_path)
+    predict.default_models.cache_clear()
+    image = torch.rand(24, 32, 3)
+    with pytest.raises(ModelUnavailable):
+        init_gaussians(image, 40, method="prior")
+    models = _models(seed=5)
+    written = tmp_path / "w.pt"
+    save_models(written, models.prior, models.attributes, {})
+    written.rename(tmp_path / shipped_name("prior-v1", written))
+    try:
+        via_init = init_gaussians(image, 40, seed=1, method="prior")
+    finally:
+        predict.default_models.cache_clear()
+    assert torch.equal(via_init.xy, prior_init(image, 40, 1, models).xy)
+
+
+def test_cli_init_prior_without_weights_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import Image
+
+    monkeypatch.setattr(registry, "DATA_DIR", tmp_path / "empty")
+    predict.default_models.cache_clear()
+    runner = CliRunner()
+    assert "prior" in runner.invoke(app, ["encode", "--help"]).output
+    Image.new("RGB", (24, 16), (200, 30, 30)).save(tmp_path / "a.png")
+    result = runner.invoke(app, ["encode", str(tmp_path / "a.png"), "--init", "prior", "-n", "20", "--steps", "1"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output and "not installed" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "a.g2d").exists()
