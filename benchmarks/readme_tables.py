@@ -98,7 +98,42 @@ def encode_speed_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"kodak": kodak_table, "render-speed": render_speed_table, "encode-speed": encode_speed_table}
+def prior_table() -> str:
+    """Prior vs heuristic init per budget, from ``prior_vs_heuristic.json`` (written by prior_vs_heuristic.py)."""
+    path = RESULTS / "prior_vs_heuristic.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/prior_vs_heuristic.py`._"
+    data = json.loads(path.read_text())
+    lines = [
+        "| K | prior 0 steps | gradient 0 | random 0 | multinomial prior 0 | prior 50 | gradient 50 | "
+        "gradient 200 | gradient steps to reach prior@50 | prior 1 s | gradient 1 s | networks s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def at(entry: dict, variant: str, kind: str, mark: str) -> str:
+        value = entry["variants"].get(variant, {}).get(kind, {}).get(mark)
+        return "n/a" if value is None else f"{value:.2f}"
+
+    for budget, entry in data["summary"].items():
+        match = entry.get("gradient_steps_to_match_prior_at_50")
+        steps = data["settings"]["steps"]
+        lines.append(
+            f"| {int(budget):,} | {at(entry, 'prior', 'psnr_steps', '0')} | {at(entry, 'gradient', 'psnr_steps', '0')} | "
+            f"{at(entry, 'random', 'psnr_steps', '0')} | {at(entry, 'prior-multinomial', 'psnr_steps', '0')} | "
+            f"{at(entry, 'prior', 'psnr_steps', '50')} | {at(entry, 'gradient', 'psnr_steps', '50')} | "
+            f"{at(entry, 'gradient', 'psnr_steps', '200')} | {match if match is not None else f'> {steps}'} | "
+            f"{at(entry, 'prior', 'psnr_seconds', '1.0')} | {at(entry, 'gradient', 'psnr_seconds', '1.0')} | "
+            f"{entry['variants']['prior']['init_s']:.2f} |"
+        )
+    s, machine = data["settings"], data["machine"]
+    lines.append(
+        f"\nPSNR in dB, means over {s['images']} Kodak images (ablations: {s['ablation_images']} images, "
+        f"{s['ablation_steps']} steps); cpu backend, {machine['cpu']}, {machine['cores']} cores."
+    )
+    return "\n".join(lines)
+
+
+TABLES = {"kodak": kodak_table, "render-speed": render_speed_table, "encode-speed": encode_speed_table, "prior": prior_table}
 
 
 def main() -> None:

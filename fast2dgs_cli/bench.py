@@ -27,7 +27,7 @@ from .imageio import load_image
 from .metrics import ms_ssim, psnr, to_uint8
 from .render import render
 
-__all__ = ["ImageRecord", "bench_image", "summarize", "machine_info"]
+__all__ = ["BaselineRecord", "ImageRecord", "bench_baselines", "bench_image", "summarize", "machine_info"]
 
 _FPS_REPEATS = 5
 
@@ -51,6 +51,51 @@ class ImageRecord:
     backend: str = ""
     init: str = ""
     error: str = ""
+
+
+@dataclass(frozen=True)
+class BaselineRecord:
+    """A baseline codec's figures on one image, at the highest quality within f2dgs's byte count."""
+
+    image: str
+    codec: str
+    quality: int = -1
+    bytes: int = 0
+    bpp: float = math.nan
+    psnr: float = math.nan
+    ms_ssim: float = math.nan
+    encode_s: float = math.nan
+    decode_s: float = math.nan
+    error: str = ""
+
+
+def bench_baselines(path: Path, max_bytes: int, codecs: list[str]) -> list[BaselineRecord]:
+    """Run each baseline on ``path`` at the highest quality whose whole file is ≤ ``max_bytes``."""
+    from .baselines import BASELINES, encode_within
+
+    pixels = to_uint8(load_image(path).pixels)
+    height, width = pixels.shape[:2]
+    records = []
+    for name in codecs:
+        result = encode_within(BASELINES[name], pixels.numpy(), max_bytes)
+        if result is None:
+            records.append(BaselineRecord(path.name, name, error=f"no {name} file fits in {max_bytes} bytes"))
+            continue
+        decoded = torch.from_numpy(result.decoded)
+        records.append(
+            BaselineRecord(
+                image=path.name,
+                codec=name,
+                quality=result.quality,
+                bytes=len(result.data),
+                bpp=8 * len(result.data) / (width * height),
+                psnr=psnr(decoded, pixels),
+                ms_ssim=ms_ssim(decoded, pixels),
+                encode_s=result.encode_s,
+                decode_s=result.decode_s,
+            )
+        )
+    return records
 
 
 def bench_image(path: Path, options: EncodeOptions, on_step: Callable[[int, float], None] | None = None) -> ImageRecord:
@@ -101,14 +146,41 @@ def _render_fps(data: bytes, backend: str) -> float:
     return 1.0 / statistics.median(times[1:])
 
 
-def summarize(records: list[ImageRecord], options: EncodeOptions, folder: str) -> dict:
-    """CompressAI-style results dictionary (means over the images that succeeded), with per-image records."""
+def _mean(rows: list, attr: str) -> float | None:
+    values = [getattr(r, attr) for r in rows if not r.error and not math.isnan(getattr(r, attr))]
+    return sum(values) / len(values) if values else None
+
+
+def _summarize_baseline(codec: str, records: list[BaselineRecord], folder: str) -> dict:
+    """CompressAI-style results of one baseline codec, with its per-image records."""
+    return {
+        "name": codec,
+        "description": f"Pillow {codec} at the highest quality within f2dgs's file size, on {folder}",
+        "results": {
+            "bpp": [_mean(records, "bpp")],
+            "psnr-rgb": [_mean(records, "psnr")],
+            "ms-ssim-rgb": [_mean(records, "ms_ssim")],
+            "encoding_time": [_mean(records, "encode_s")],
+            "decoding_time": [_mean(records, "decode_s")],
+        },
+        "images": [asdict(r) for r in records],
+        "failed": [r.image for r in records if r.error],
+    }
+
+
+def summarize(
+    records: list[ImageRecord], options: EncodeOptions, folder: str, baselines: list[BaselineRecord] = ()
+) -> dict:
+    """CompressAI-style results dictionary (means over the images that succeeded), with per-image records.
+
+    Baseline codecs, if any ran, are summarized the same way under ``baselines`` (one entry per codec).
+    """
     ok = [r for r in records if not r.error]
 
     def mean(attr: str) -> float | None:
-        values = [getattr(r, attr) for r in ok if not math.isnan(getattr(r, attr))]
-        return sum(values) / len(values) if values else None
+        return _mean(ok, attr)
 
+    codecs = list(dict.fromkeys(b.codec for b in baselines))
     return {
         "name": "f2dgs",
         "description": (
@@ -135,6 +207,7 @@ def summarize(records: list[ImageRecord], options: EncodeOptions, folder: str) -
         "machine": machine_info(),
         "images": [asdict(r) for r in records],
         "failed": [r.image for r in records if r.error],
+        "baselines": {c: _summarize_baseline(c, [b for b in baselines if b.codec == c], folder) for c in codecs},
     }
 
 

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .choices import DEFAULT_GAUSSIANS, DEFAULT_STEPS, Backend, InitMethod, Loss
+from .choices import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, Backend, InitMethod, Loss
 from .paths import IMAGE_SUFFIXES, Job, plan_jobs
 
 app = typer.Typer(
@@ -137,13 +137,33 @@ def encode(
         Optional[str],
         typer.Option("-o", "--output", help="Output file (one input), folder (several), or '-' for stdout."),
     ] = None,
-    gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = DEFAULT_GAUSSIANS,
+    quality: Annotated[
+        Optional[float],
+        typer.Option(
+            "-q", "--quality", min=0, max=100,
+            help=f"Quality 0-100: sets the Gaussian budget from the image size (every 15 points double it; "
+            f"{DEFAULT_QUALITY}, the default, is 10,000 Gaussians on 768x512).",
+        ),
+    ] = None,
+    bpp: Annotated[
+        Optional[float],
+        typer.Option(
+            "--bpp", min=0.001,
+            help="Largest file size in bits per pixel: finds the largest budget that fits, estimated from the "
+            "initialization, then checked by full encodes (usually 1, at most 4 per image).",
+        ),
+    ] = None,
+    gaussians: Annotated[
+        Optional[int], typer.Option("--gaussians", "-n", min=1, help="Exact Gaussian budget per image (expert).")
+    ] = None,
     steps: Annotated[int, typer.Option(min=0, help="Maximum fine-tuning steps.")] = DEFAULT_STEPS,
     time_budget: Annotated[
         Optional[float], typer.Option("--time", min=0.0, help="Maximum fine-tuning seconds per image.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed: the same seed and input give the same file.")] = 0,
-    init: Annotated[InitMethod, typer.Option(help="Initial placement of the Gaussians.")] = InitMethod.GRADIENT,
+    init: Annotated[
+        InitMethod, typer.Option(help="Initial Gaussians: the Deep Gaussian Prior networks, or a heuristic.")
+    ] = InitMethod.PRIOR,
     loss: Annotated[Loss, typer.Option(help="Fine-tuning loss.")] = Loss.MSE,
     backend: Annotated[Backend, typer.Option(help="Renderer used for fine-tuning.")] = Backend.AUTO,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")] = False,
@@ -151,14 +171,19 @@ def encode(
     """Encode images to .g2d files (one summary line per file on stderr).
 
     A folder or several files form a batch: outputs go to the -o folder (created if needed) or next to
-    each input, named after the input with the .g2d suffix. Alpha channels are discarded.
+    each input, named after the input with the .g2d suffix. Alpha channels are discarded. The size is set
+    by one of -q/--quality (default), --bpp or --gaussians.
     """
+    if sum(value is not None for value in (quality, bpp, gaussians)) > 1:
+        raise typer.BadParameter("give only one of -q/--quality, --bpp, --gaussians", param_hint="rate")
+    import dataclasses
+
     from .codec import EncodeOptions, encode_image
     from .encoder.fit import FitConfig
     from .imageio import load_image
+    from .rate import budget_for_quality, encode_to_bpp
 
     options = EncodeOptions(
-        gaussians=gaussians,
         fit=FitConfig(steps=steps, time_budget=time_budget, loss=loss),
         seed=seed,
         init=init,
@@ -172,13 +197,18 @@ def encode(
             err.print(f"warning: {job.name}: alpha channel discarded", highlight=False, markup=False)
         height, width = image.pixels.shape[:2]
         task = progress.add_task(f"encoding {job.name}", total=steps)
-        result = encode_image(image.pixels, options, on_step=lambda step, _: progress.update(task, completed=step))
+        on_step = lambda step, _: progress.update(task, completed=step)  # noqa: E731
+        if bpp is not None:
+            result = encode_to_bpp(image.pixels, bpp, options, on_step)
+        else:
+            budget = gaussians or budget_for_quality(DEFAULT_QUALITY if quality is None else quality, height, width)
+            result = encode_image(image.pixels, dataclasses.replace(options, gaussians=budget), on_step)
         progress.remove_task(task)
         _write_output(job, result.data)
-        bpp = 8 * len(result.data) / (width * height)
+        bits_per_pixel = 8 * len(result.data) / (width * height)
         total = sum(result.seconds.values())
         err.print(
-            f"{job.name}: {width}x{height}, N={result.count}, {len(result.data)} bytes, {bpp:.3f} bpp, "
+            f"{job.name}: {width}x{height}, N={result.count}, {len(result.data)} bytes, {bits_per_pixel:.3f} bpp, "
             f"{result.psnr:.2f} dB, {total:.1f} s ({result.steps} steps, {result.backend.value})",
             highlight=False,
             markup=False,
@@ -244,13 +274,21 @@ def bench(
     gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = DEFAULT_GAUSSIANS,
     steps: Annotated[int, typer.Option(min=0, help="Fine-tuning steps per image.")] = DEFAULT_STEPS,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    init: Annotated[InitMethod, typer.Option(help="Initial placement.")] = InitMethod.GRADIENT,
+    init: Annotated[InitMethod, typer.Option(help="Initial Gaussians (see encode --help).")] = InitMethod.PRIOR,
     backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write CompressAI-style JSON here.")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image CSV here.")] = None,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing report files.")] = False,
+    codecs: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated codecs: f2dgs plus any of jpeg, webp, avif (Pillow, in-process), each at the "
+            "highest quality whose file is no bigger than f2dgs's file of the same image."
+        ),
+    ] = "f2dgs",
 ) -> None:
     """Encode and decode every image of a folder; report bpp, PSNR, MS-SSIM, times and render FPS."""
+    baselines = _baseline_names(codecs)
     for report in (json_path, csv_path):
         if report is not None and report.exists() and not force:
             err.print(f"error: {report} exists (use --force to overwrite)", highlight=False, markup=False)
@@ -263,11 +301,11 @@ def bench(
         err.print(f"error: no images in {folder}", highlight=False, markup=False)
         raise typer.Exit(EXIT_FAILURE)
 
-    from .bench import bench_image, summarize
+    from .bench import bench_baselines, bench_image, summarize
     from .codec import EncodeOptions
     from .encoder.fit import FitConfig
     from .render import BackendUnavailable, resolve_backend
-    from .report import bench_csv, bench_table
+    from .report import baseline_table, bench_csv, bench_table
 
     try:
         resolve_backend(backend)
@@ -275,22 +313,26 @@ def bench(
         err.print(f"error: {error}", highlight=False, markup=False)
         raise typer.Exit(EXIT_FAILURE) from None
     options = EncodeOptions(gaussians=gaussians, fit=FitConfig(steps=steps), seed=seed, init=init, backend=backend)
-    records = []
+    records, baseline_records = [], []
     with _progress() as progress:
         overall = progress.add_task("benchmark", total=len(images))
         for path in images:
             task = progress.add_task(f"  {path.name}", total=steps)
             records.append(bench_image(path, options, lambda s, _: progress.update(task, completed=s)))
+            if baselines and not records[-1].error:
+                baseline_records += bench_baselines(path, records[-1].bytes, baselines)
             progress.remove_task(task)
             progress.advance(overall)
-    summary = summarize(records, options, str(folder))
+    summary = summarize(records, options, str(folder), baseline_records)
     out.print(bench_table(records, summary))
+    if baselines:
+        out.print(baseline_table(summary))
     from .imageio import atomic_write
 
     if json_path is not None:
         atomic_write(json_path, (json.dumps(summary, indent=2) + "\n").encode())
     if csv_path is not None:
-        atomic_write(csv_path, bench_csv(records).encode())
+        atomic_write(csv_path, bench_csv(records, baseline_records).encode())
     _fail_batch([(r.image, r.error) for r in records if r.error])
 
 
@@ -355,6 +397,22 @@ def train(
         highlight=False,
         markup=False,
     )
+
+
+def _baseline_names(codecs: str) -> list[str]:
+    """Parse ``--codecs``: f2dgs must be listed; the rest must be baselines this Pillow build can write."""
+    from .baselines import BASELINES, available_baselines
+
+    names = [name.strip().lower() for name in codecs.split(",") if name.strip()]
+    unknown = [name for name in names if name != "f2dgs" and name not in BASELINES]
+    if unknown or "f2dgs" not in names:
+        problem = f"unknown codec(s) {', '.join(unknown)}" if unknown else "f2dgs must be one of the codecs"
+        raise typer.BadParameter(f"{problem} (choose from f2dgs, {', '.join(BASELINES)})", param_hint="--codecs")
+    missing = [name for name in names if name in BASELINES and name not in available_baselines()]
+    if missing:
+        err.print(f"error: this Pillow build cannot write {', '.join(missing)}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE)
+    return list(dict.fromkeys(name for name in names if name != "f2dgs"))
 
 
 def _train_command(data: Path, out: Path, settings: dict[str, int]) -> str:

@@ -44,7 +44,7 @@ class EncodeOptions:
     gaussians: int = DEFAULT_GAUSSIANS
     fit: FitConfig = field(default_factory=lambda: FitConfig(steps=DEFAULT_STEPS))
     seed: int = 0
-    init: InitMethod = InitMethod.GRADIENT
+    init: InitMethod = InitMethod.PRIOR
     backend: Backend = Backend.AUTO
     bits: BitDepths = field(default_factory=BitDepths)
 

@@ -9,9 +9,9 @@ from dataclasses import asdict, fields
 
 from rich.table import Table
 
-from .bench import ImageRecord
+from .bench import BaselineRecord, ImageRecord
 
-__all__ = ["bench_table", "bench_csv"]
+__all__ = ["baseline_table", "bench_table", "bench_csv"]
 
 _COLUMNS = [
     ("image", "image", "{}"),
@@ -63,11 +63,32 @@ def bench_table(records: list[ImageRecord], summary: dict) -> Table:
     return table
 
 
-def bench_csv(records: list[ImageRecord]) -> str:
-    """Per-image records as CSV text (one header line, one line per image)."""
+def baseline_table(summary: dict) -> Table:
+    """Means of f2dgs and of each baseline codec (each baseline at most f2dgs's bytes on every image)."""
+    table = Table(title="f2dgs vs baselines at the same file size (means)", title_justify="left")
+    for header in ("codec", "images", "bpp", "PSNR", "MS-SSIM", "encode s", "decode s"):
+        table.add_column(header, justify="left" if header == "codec" else "right")
+    entries = [summary, *summary["baselines"].values()]
+    for entry in entries:
+        r = entry["results"]
+        cells = [r["bpp"][0], r["psnr-rgb"][0], r["ms-ssim-rgb"][0], r["encoding_time"][0], r["decoding_time"][0]]
+        formats = ("{:.3f}", "{:.2f}", "{:.4f}", "{:.2f}", "{:.3f}")
+        done = len(entry["images"]) - len(entry["failed"])
+        table.add_row(
+            entry["name"], str(done), *("" if v is None else f.format(v) for v, f in zip(cells, formats))
+        )
+    return table
+
+
+def bench_csv(records: list[ImageRecord], baselines: list[BaselineRecord] = ()) -> str:
+    """Per-image records as CSV text: one header line, one line per image and codec (``codec`` column)."""
+    names = ["codec", *(f.name for f in fields(ImageRecord))]
+    names += [f.name for f in fields(BaselineRecord) if f.name not in names]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(ImageRecord)], lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=names, lineterminator="\n", restval="")
     writer.writeheader()
     for record in records:
-        writer.writerow(asdict(record))
+        writer.writerow({"codec": "f2dgs", **asdict(record)})
+    for baseline in baselines:
+        writer.writerow(asdict(baseline))
     return buffer.getvalue()

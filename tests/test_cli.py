@@ -205,6 +205,45 @@ def test_bench_writes_compressai_json(tmp_path: Path) -> None:
     assert (tmp_path / "r.csv").read_text().count("\n") == 2
 
 
+def test_bench_runs_baselines_within_f2dgs_bytes(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    _png(folder / "one.png", size=(48, 32))
+    report = tmp_path / "r.json"
+    result = _run("bench", str(folder), *FAST, "--codecs", "f2dgs,jpeg,webp", "--json", str(report))
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    f2dgs_bytes = data["images"][0]["bytes"]
+    assert set(data["baselines"]) == {"jpeg", "webp"}
+    for codec in ("jpeg", "webp"):
+        (row,) = data["baselines"][codec]["images"]
+        assert row["codec"] == codec and 0 < row["bytes"] <= f2dgs_bytes and row["psnr"] > 0
+    assert "f2dgs vs baselines" in result.output
+
+
+@pytest.mark.parametrize("codecs", ["jpeg", "f2dgs,gif", ""])
+def test_bench_codecs_are_checked(tmp_path: Path, codecs: str) -> None:
+    result = _run("bench", str(tmp_path), "--codecs", codecs)
+    assert result.exit_code == 2
+    assert "--codecs" in result.output
+
+
+@pytest.mark.parametrize("rates", [["-q", "50", "--bpp", "1"], ["--bpp", "1", "-n", "60"], ["-q", "5", "-n", "9"]])
+def test_rate_options_are_mutually_exclusive(tmp_path: Path, rates: list[str]) -> None:
+    result = _run("encode", str(_png(tmp_path / "r.png")), *rates, "-o", str(tmp_path / "r.g2d"))
+    assert result.exit_code == 2
+    assert "only one of" in result.output
+    assert not (tmp_path / "r.g2d").exists()
+
+
+def test_bpp_target_is_met(tmp_path: Path) -> None:
+    out = tmp_path / "b.g2d"
+    image = _png(tmp_path / "b.png", size=(64, 48))
+    result = _run("encode", str(image), "--bpp", "4", "--steps", "3", "--init", "gradient", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert 0.9 * 4 <= 8 * out.stat().st_size / (64 * 48) <= 4
+
+
 def test_unknown_backend_is_a_usage_error(tmp_path: Path) -> None:
     result = _run("encode", str(_png(tmp_path / "b.png")), "--backend", "vulkan")
     assert result.exit_code == 2

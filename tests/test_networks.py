@@ -210,3 +210,19 @@ def test_cli_init_prior_without_weights_fails_cleanly(tmp_path: Path, monkeypatc
     assert "Traceback" not in result.output and "not installed" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "a.g2d").exists()
+
+
+def test_shipped_weights_are_installed_and_load() -> None:
+    """The default model ships as package data, passes its hash check and places Gaussians."""
+    from importlib.resources import files
+
+    from fast2dgs_cli.networks import DEFAULT_MODEL, load_models, prior_init
+
+    shipped = [p.name for p in files("fast2dgs_cli").joinpath("data").iterdir() if p.name.startswith(DEFAULT_MODEL)]
+    assert len([n for n in shipped if n.endswith(".pt")]) == 1, shipped
+    models = load_models(DEFAULT_MODEL)
+    image = torch.rand(40, 56, 3)
+    gaussians = prior_init(image, 300, seed=3, models=models)
+    assert gaussians.xy.shape == (300, 2)
+    assert torch.isfinite(gaussians.scale).all() and (gaussians.scale > 0).all()
+    assert torch.isfinite(gaussians.color).all() and torch.isfinite(gaussians.rotation).all()

@@ -42,7 +42,7 @@ class FitConfig:
     kodim05 they give 28.96 dB after 100 steps where a third of them gives 27.35 dB, and +0.37 dB after 300.
     """
 
-    steps: int = 100
+    steps: int = 50
     time_budget: float | None = None
     lr_xy: float = 1.2e-3
     lr_scale: float = 0.1

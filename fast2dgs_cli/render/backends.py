@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from functools import lru_cache
 from typing import Callable
 
 import torch
@@ -34,10 +35,16 @@ def _cpu_ready() -> bool:
 
 def available_backends() -> list[Backend]:
     """Backends that can run here, fastest first (never includes ``auto``)."""
+    return list(_probe_backends())
+
+
+@lru_cache(maxsize=1)
+def _probe_backends() -> tuple[Backend, ...]:
+    """Probe once per process (about 0.1 ms, which every ``render`` call would otherwise pay)."""
     found = [Backend.GMOD] if _gmod_ready() else []
     if _cpu_ready():
         found.append(Backend.CPU)
-    return found + [Backend.TORCH]
+    return (*found, Backend.TORCH)
 
 
 def resolve_backend(backend: Backend | str) -> Backend:

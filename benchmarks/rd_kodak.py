@@ -1,0 +1,162 @@
+"""Rate–distortion on Kodak: f2dgs at several ``--bpp`` targets against JPEG, WebP and AVIF on real bytes.
+
+For every image and target ``X``: f2dgs encodes with ``encode_to_bpp(X)`` (default quality settings
+otherwise); then each baseline encodes the same image at the highest quality whose whole file is no bigger
+than f2dgs's file (``baselines.encode_within``), so every comparison is at equal or lower baseline size.
+Metrics are on the 8-bit decoded images; bpp counts whole files.
+
+Per codec the JSON follows CompressAI's schema (``results.{bpp, psnr-rgb, ms-ssim-rgb, encoding_time,
+decoding_time}``, one mean per target), with per-image records; ``bd_rate_vs_jpeg`` is the Bjøntegaard delta
+rate of each codec against JPEG on the mean curves over the overlapping bpp range (``bjontegaard`` package,
+``akima`` interpolation; negative = fewer bits than JPEG for the same PSNR). ``bpp_landing`` records, per
+target, the worst ratio of f2dgs's actual bpp to the target over the images.
+
+    python benchmarks/rd_kodak.py [--kodak DIR] [--bpps 0.12 0.25 0.5 0.8 1.2] [--limit 24]
+
+Writes ``benchmarks/results/rd_kodak.json`` and ``rd_kodak.png`` (needs matplotlib and bjontegaard:
+``pip install ".[bench]"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from render_speed import RESULTS, load_kodak, machine_info
+
+HERE = Path(__file__).resolve().parent
+BASELINE_NAMES = ("jpeg", "webp", "avif")
+
+
+def measure_image(image: torch.Tensor, stem: str, target: float) -> list[dict[str, object]]:
+    """f2dgs at ``target`` bpp and every baseline within its bytes: one record per codec."""
+    from fast2dgs_cli.baselines import BASELINES, encode_within
+    from fast2dgs_cli.codec import decode_g2d
+    from fast2dgs_cli.metrics import ms_ssim, psnr, to_uint8
+    from fast2dgs_cli.rate import encode_to_bpp
+
+    height, width = image.shape[:2]
+    reference = to_uint8(image)
+    start = time.perf_counter()
+    result = encode_to_bpp(image, target)
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = to_uint8(decode_g2d(result.data))
+    decode_s = time.perf_counter() - start
+
+    def row(codec: str, size: int, pixels: torch.Tensor, enc: float, dec: float, **extra) -> dict[str, object]:
+        return {"image": stem, "codec": codec, "target_bpp": target, "bytes": size, "bpp": 8 * size / (width * height),
+                "psnr": psnr(pixels, reference), "ms_ssim": ms_ssim(pixels, reference),
+                "encode_s": enc, "decode_s": dec, **extra}  # fmt: skip
+
+    rows = [row("f2dgs", len(result.data), decoded, encode_s, decode_s, gaussians=result.count,
+                psnr_unquantized=result.psnr_unquantized)]  # fmt: skip
+    for name in BASELINE_NAMES:
+        found = encode_within(BASELINES[name], reference.numpy(), len(result.data))
+        if found is not None:
+            rows.append(row(name, len(found.data), torch.from_numpy(found.decoded), found.encode_s, found.decode_s,
+                            quality=found.quality))  # fmt: skip
+    return rows
+
+
+def summarize(records: list[dict[str, object]], targets: list[float]) -> dict[str, object]:
+    """CompressAI-style curves per codec (means per target) and BD-rate against JPEG."""
+    import bjontegaard
+
+    codecs: dict[str, object] = {}
+    for codec in ("f2dgs", *BASELINE_NAMES):
+        points = [[r for r in records if r["codec"] == codec and r["target_bpp"] == t] for t in targets]
+        points = [p for p in points if p]
+        if not points:
+            continue
+        mean = lambda rows, key: statistics.fmean(r[key] for r in rows)  # noqa: E731
+        codecs[codec] = {
+            "name": codec,
+            "results": {
+                "bpp": [mean(p, "bpp") for p in points],
+                "psnr-rgb": [mean(p, "psnr") for p in points],
+                "ms-ssim-rgb": [mean(p, "ms_ssim") for p in points],
+                "encoding_time": [mean(p, "encode_s") for p in points],
+                "decoding_time": [mean(p, "decode_s") for p in points],
+            },
+            "images_per_point": [len(p) for p in points],
+        }
+    anchor = codecs["jpeg"]["results"]
+    bd_rate = {}
+    for codec, entry in codecs.items():
+        curve = entry["results"]
+        try:
+            bd_rate[codec] = bjontegaard.bd_rate(anchor["bpp"], anchor["psnr-rgb"], curve["bpp"], curve["psnr-rgb"],
+                                                 method="akima", require_matching_points=False)  # fmt: skip
+        except Exception as error:  # the package raises plain exceptions for curves that barely overlap
+            bd_rate[codec] = f"not computable: {error}"
+    landing = {}
+    for target in targets:
+        ratios = [r["bpp"] / target for r in records if r["codec"] == "f2dgs" and r["target_bpp"] == target]
+        landing[str(target)] = {"min": min(ratios), "max": max(ratios)} if ratios else None
+    return {"codecs": codecs, "bd_rate_vs_jpeg_percent": bd_rate, "bpp_landing": landing}
+
+
+def plot(summary: dict[str, object], path: Path) -> None:
+    """PSNR and MS-SSIM against bpp, one line per codec."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for codec, entry in summary["codecs"].items():
+        r = entry["results"]
+        axes[0].plot(r["bpp"], r["psnr-rgb"], marker="o", label=codec)
+        axes[1].plot(r["bpp"], r["ms-ssim-rgb"], marker="o", label=codec)
+    for ax, label in zip(axes, ("PSNR (dB)", "MS-SSIM")):
+        ax.set_xlabel("bpp (whole files)")
+        ax.set_ylabel(f"{label}, mean over Kodak")
+        ax.grid(alpha=0.3)
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    parser.add_argument("--bpps", type=float, nargs="+", default=[0.12, 0.25, 0.5, 0.8, 1.2])
+    parser.add_argument("--limit", type=int, default=24, help="number of Kodak images (in name order)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "rd_kodak.json")
+    args = parser.parse_args()
+
+    from fast2dgs_cli.render.cpu_backend import warm_up
+
+    warm_up()
+    started, records = time.perf_counter(), []
+    for file in sorted(args.kodak.glob("*.png"))[: args.limit]:
+        image, stem = load_kodak(file, "")
+        for target in args.bpps:
+            rows = measure_image(image, stem, target)
+            records += rows
+            print(f"{stem} @ {target} bpp: " + ", ".join(f"{r['codec']} {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for r in rows),
+                  flush=True)  # fmt: skip
+    summary = summarize(records, args.bpps)
+    result = {
+        "name": "rd_kodak",
+        "description": "f2dgs --bpp targets vs Pillow JPEG/WebP/AVIF at no more bytes, Kodak, 8-bit metrics",
+        "machine": machine_info(),
+        "settings": {"bpps": args.bpps, "images": args.limit},
+        "wall_s": time.perf_counter() - started,
+        **summary,
+        "images": records,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    plot(summary, args.out.with_suffix(".png"))
+    print(json.dumps(summary["bd_rate_vs_jpeg_percent"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Rate control: how many Gaussians an image gets, from a quality setting or a target size.
+
+```
+-q/--quality q ──► density ρ(q) = ρ₇₀ · 2^((q − 70)/15) Gaussians per pixel ──► K = round(ρ·H·W)
+--bpp X        ──► K₀ from the bits per Gaussian of the quantized *initial* Gaussians (cheap: no fitting)
+                   ──► encode at K ──► file ≤ X·H·W/8 bytes? done : K ← K·(target/bytes), encode again
+--gaussians N  ──► K = N (expert)
+```
+
+Quality 70 (the default) is ρ₇₀ = 10,000 / (768·512) ≈ 0.025: 10k Gaussians on a Kodak image. Every 15
+quality points double (or halve) the budget, so q = 100 is about 0.10 Gaussians per pixel and q = 0 about
+0.001.
+
+For ``--bpp`` the size of a file is nearly proportional to its Gaussian count (the header is a few dozen
+bytes; bits per Gaussian depend on the image through the entropy coder), so the bits per Gaussian are first
+measured on the quantized initialization, which takes a fraction of a second, and aimed 4 % under the
+target; fine-tuning changes them by a few percent. If the full encode still overshoots, the budget is
+scaled down by the measured ratio and the image encoded again, at most ``MAX_ENCODES`` times in all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable
+
+from torch import Tensor
+
+from .choices import DEFAULT_QUALITY
+from .codec import EncodeOptions, EncodeResult, encode_image
+from .container import write_g2d
+from .encoder.init import init_gaussians
+from .encoder.quantize import quantize
+
+__all__ = ["DEFAULT_QUALITY", "MAX_ENCODES", "budget_for_quality", "encode_to_bpp"]
+
+MAX_ENCODES = 4
+"""Most full encodes ``encode_to_bpp`` runs before giving up."""
+_DENSITY_AT_DEFAULT = 10_000 / (768 * 512)
+_QUALITY_PER_DOUBLING = 15.0
+_AIM = 0.96
+"""Share of the byte target aimed at from the estimate (fine-tuning moves the size by a few percent)."""
+
+
+def budget_for_quality(quality: float, height: int, width: int) -> int:
+    """Gaussian budget of a ``height × width`` image at ``quality`` (0–100), at least 1, at most H·W."""
+    if not 0 <= quality <= 100:
+        raise ValueError(f"quality must be between 0 and 100, got {quality}")
+    density = _DENSITY_AT_DEFAULT * 2.0 ** ((quality - DEFAULT_QUALITY) / _QUALITY_PER_DOUBLING)
+    return max(1, min(height * width, round(density * height * width)))
+
+
+def encode_to_bpp(
+    pixels: Tensor,
+    bpp: float,
+    options: EncodeOptions = EncodeOptions(),
+    on_step: Callable[[int, float], None] | None = None,
+) -> EncodeResult:
+    """Encode ``pixels`` with the largest budget found whose whole file is at most ``bpp`` bits per pixel.
+
+    Args:
+        pixels: ``[H, W, 3]`` float image in [0, 1].
+        bpp: the size limit in bits per pixel (whole file, header included).
+        options: everything but the budget (``options.gaussians`` is ignored).
+        on_step: fine-tuning progress callback of each encode, ``(step, loss)``.
+
+    Raises:
+        ValueError: when even one Gaussian does not fit, or no budget fits within ``MAX_ENCODES`` encodes.
+    """
+    height, width = pixels.shape[:2]
+    target = math.floor(bpp * height * width / 8)
+    budget = _estimate_budget(pixels, target, options)
+    best: EncodeResult | None = None
+    for _ in range(MAX_ENCODES):
+        result = encode_image(pixels, dataclasses.replace(options, gaussians=budget), on_step)
+        size = len(result.data)
+        if size <= target and (best is None or size > len(best.data)):
+            best = result
+        if size <= target and (size >= 0.9 * target or budget == height * width):
+            break
+        budget = max(1, min(height * width, math.floor(budget * _AIM * target / size)))
+    if best is None:
+        raise ValueError(f"no Gaussian budget fits in {bpp} bpp ({target} bytes) for this {width}x{height} image")
+    return best
+
+
+def _estimate_budget(pixels: Tensor, target: int, options: EncodeOptions) -> int:
+    """Budget whose quantized, entropy-coded *initialization* takes about ``_AIM · target`` bytes."""
+    height, width = pixels.shape[:2]
+    budget = max(1, min(height * width, target // 9))  # about 72 bits per Gaussian as a first guess
+    for _ in range(2):
+        initial = init_gaussians(pixels, budget, seed=options.seed, method=options.init)
+        size = len(write_g2d(quantize(initial, height, width, options.bits), {}))
+        budget = max(1, min(height * width, math.floor(budget * _AIM * target / size)))
+    return budget
