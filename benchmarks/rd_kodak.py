@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -91,8 +92,9 @@ def summarize(records: list[dict[str, object]], targets: list[float]) -> dict[st
     for codec, entry in codecs.items():
         curve = entry["results"]
         try:
-            bd_rate[codec] = bjontegaard.bd_rate(anchor["bpp"], anchor["psnr-rgb"], curve["bpp"], curve["psnr-rgb"],
-                                                 method="akima", require_matching_points=False)  # fmt: skip
+            value = bjontegaard.bd_rate(anchor["bpp"], anchor["psnr-rgb"], curve["bpp"], curve["psnr-rgb"],
+                                        method="akima", require_matching_points=False)  # fmt: skip
+            bd_rate[codec] = float(value) if math.isfinite(value) else "not computable: the curves do not overlap"
         except Exception as error:  # the package raises plain exceptions for curves that barely overlap
             bd_rate[codec] = f"not computable: {error}"
     landing = {}

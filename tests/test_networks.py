@@ -226,3 +226,17 @@ def test_shipped_weights_are_installed_and_load() -> None:
     assert gaussians.xy.shape == (300, 2)
     assert torch.isfinite(gaussians.scale).all() and (gaussians.scale > 0).all()
     assert torch.isfinite(gaussians.color).all() and torch.isfinite(gaussians.rotation).all()
+
+
+def test_installed_package_carries_the_weights(tmp_path: Path) -> None:
+    """Outside the source tree (cwd elsewhere), the *installed* f2dgs finds and loads its weights."""
+    import subprocess
+    import sys
+
+    code = (
+        "import fast2dgs_cli, pathlib; from fast2dgs_cli.networks import load_models; m = load_models(); "
+        "print(pathlib.Path(fast2dgs_cli.__file__).parent, sum(p.numel() for p in m.prior.parameters()))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) > 1000
