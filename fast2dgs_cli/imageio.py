@@ -105,13 +105,17 @@ def encode_png(image: Tensor) -> bytes:
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
 
-    A reader never sees a half-written file, and a failure leaves no file behind.
+    A reader never sees a half-written file, and a failure leaves no file behind. The file gets the usual
+    permissions of a new file (``0o666`` less the umask), not the private ``0o600`` of a temporary file.
     """
     path = Path(path)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

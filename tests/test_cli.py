@@ -258,3 +258,16 @@ def test_gmod_without_cuda_is_a_clear_error(tmp_path: Path) -> None:
     result = _run("encode", str(_png(tmp_path / "g.png")), *FAST, "--backend", "gmod")
     assert result.exit_code == 1 and "gmod" in result.output and "CUDA" in result.output
     assert not (tmp_path / "g.g2d").exists()
+
+
+def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
+    import os
+
+    previous = os.umask(0o022)
+    try:
+        out = tmp_path / "p.g2d"
+        result = _run("encode", str(_png(tmp_path / "p.png")), *FAST, "-o", str(out))
+        assert result.exit_code == 0, result.output
+        assert out.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(previous)
