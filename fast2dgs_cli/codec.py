@@ -21,7 +21,7 @@ from .choices import DEFAULT_GAUSSIANS, DEFAULT_STEPS, Backend, InitMethod
 from .container import G2DFile, read_g2d, write_g2d
 from .encoder.fit import FitConfig, finetune
 from .encoder.init import init_gaussians
-from .encoder.quantize import BitDepths, dequantize, quantize
+from .encoder.quantize import BitDepths, dequantize, encoder_bit_depths, quantize
 from .gaussians import Gaussians
 from .metrics import psnr, to_uint8
 from .render import render, resolve_backend
@@ -38,7 +38,7 @@ class EncodeOptions:
         seed: seed of every random choice; the same seed and input give the same bytes.
         init: initialization method.
         backend: renderer used for fine-tuning.
-        bits: quantization bit depths.
+        bits: quantization bit depths (``None``: ``encoder_bit_depths`` of the image's size).
     """
 
     gaussians: int = DEFAULT_GAUSSIANS
@@ -46,7 +46,7 @@ class EncodeOptions:
     seed: int = 0
     init: InitMethod = InitMethod.PRIOR
     backend: Backend = Backend.AUTO
-    bits: BitDepths = field(default_factory=BitDepths)
+    bits: BitDepths | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def encode_image(
     seconds["fit"] = fitted.seconds
 
     clock = time.perf_counter()
-    quantized = quantize(fitted.gaussians, height, width, options.bits)
+    quantized = quantize(fitted.gaussians, height, width, options.bits or encoder_bit_depths(height, width))
     seconds["quantize"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -30,7 +30,7 @@ from .choices import DEFAULT_QUALITY
 from .codec import EncodeOptions, EncodeResult, encode_image
 from .container import write_g2d
 from .encoder.init import init_gaussians
-from .encoder.quantize import quantize
+from .encoder.quantize import encoder_bit_depths, quantize
 
 __all__ = ["DEFAULT_QUALITY", "MAX_ENCODES", "budget_for_quality", "encode_to_bpp"]
 
@@ -90,6 +90,7 @@ def _estimate_budget(pixels: Tensor, target: int, options: EncodeOptions) -> int
     budget = max(1, min(height * width, target // 9))  # about 72 bits per Gaussian as a first guess
     for _ in range(2):
         initial = init_gaussians(pixels, budget, seed=options.seed, method=options.init)
-        size = len(write_g2d(quantize(initial, height, width, options.bits), {}))
+        bits = options.bits or encoder_bit_depths(height, width)
+        size = len(write_g2d(quantize(initial, height, width, bits), {}))
         budget = max(1, min(height * width, math.floor(budget * _AIM * target / size)))
     return budget

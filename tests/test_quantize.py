@@ -143,3 +143,13 @@ def test_fake_quantize_values_and_straight_through_gradient() -> None:
     sum((getattr(out, name) * weights[name]).sum() for name in params).backward()
     for name, p in params.items():
         assert torch.equal(p.grad, weights[name])
+
+
+def test_encoder_bit_depths_follow_the_image_size() -> None:
+    from fast2dgs_cli.encoder.quantize import encoder_bit_depths
+
+    assert encoder_bit_depths(512, 768) == BitDepths(14, 8, 7, 7)
+    assert encoder_bit_depths(256, 384).xy == 13
+    assert encoder_bit_depths(4096, 10).xy == 16
+    assert encoder_bit_depths(1, 1).xy == 5
+    assert encoder_bit_depths(16384, 16384).xy == 18

@@ -41,6 +41,7 @@ __all__ = [
     "QuantizedGaussians",
     "dequantize",
     "dequantize_attribute",
+    "encoder_bit_depths",
     "fake_quantize",
     "quantize",
     "range_limit",
@@ -68,10 +69,9 @@ def range_limit(attribute: str) -> float:
 class BitDepths:
     """Bits per channel of each attribute (1 to ``MAX_BITS``).
 
-    The defaults cost a fitted Kodak image about 0.04–0.09 dB PSNR against the unquantized Gaussians and
-    store about 71 bits per Gaussian after zstd (measurements in ``formats/g2d.md`` §Quantization). Colour is the
-    most sensitive attribute (9 bits: about 0.02–0.03 dB, 5 more bits per Gaussian); 16-bit positions stay
-    below 1/16 px up to 4096 px (14 bits suffice for Kodak-sized images and save about 3 bits per Gaussian).
+    The class defaults (16, 10, 9, 8) are the conservative ones (at most about 0.09 dB on a fitted Kodak
+    image, about 76 bits per Gaussian after zstd); the encoder uses ``encoder_bit_depths`` unless told
+    otherwise. Measurements are in ``formats/g2d.md`` §9.
     """
 
     xy: int = 16
@@ -84,6 +84,18 @@ class BitDepths:
             value = getattr(self, f.name)
             if not isinstance(value, int) or not 1 <= value <= MAX_BITS:
                 raise ValueError(f"BitDepths.{f.name} must be an integer from 1 to {MAX_BITS}, got {value!r}")
+
+
+def encoder_bit_depths(height: int, width: int) -> BitDepths:
+    """The encoder's default bit depths for a ``height × width`` image, chosen for quality per byte.
+
+    Positions get ``ceil(log2(longest side)) + 4`` bits, a step of 1/16 to 1/32 px at any size (14 bits at
+    768 px); scale 8, rotation 7 and colour 7 bits. Against ``BitDepths()`` (16, 10, 9, 8) this stores 18 %
+    fewer bits per Gaussian (about 62 instead of 76 on Kodak at 3000 Gaussians) for 0.03–0.14 dB of
+    quantization loss, less than the 18 % more Gaussians the same bytes buy (``formats/g2d.md`` §9).
+    """
+    xy = math.ceil(math.log2(max(height, width, 2))) + 4
+    return BitDepths(xy=min(MAX_BITS, xy), scale=8, rotation=7, color=7)
 
 
 @dataclass(frozen=True, eq=False)
