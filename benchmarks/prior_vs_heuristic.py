@@ -122,7 +122,7 @@ def plot(summary: dict[str, object], path: Path) -> None:
     fig, axes = plt.subplots(1, len(budgets), figsize=(4 * len(budgets), 3.4), squeeze=False)
     for ax, budget in zip(axes[0], budgets):
         for variant, row in summary[budget]["variants"].items():
-            ax.plot(range(len(row["curve"])), row["curve"], label=variant)
+            ax.plot(range(len(row["curve"])), row["curve"], label=f"{variant} ({row['images']} images)")
         ax.set_title(f"K = {int(budget):,}")
         ax.set_xlabel("fine-tuning steps")
         ax.grid(alpha=0.3)
