@@ -66,7 +66,7 @@ def run_one(image: torch.Tensor, budget: int, variant: str, steps: int) -> dict[
     clock: list[float] = []
     start = time.perf_counter()
     result = finetune(gaussians, image, FitConfig(steps=steps), backend="cpu",
-                      on_step=lambda step, loss: clock.append(time.perf_counter() - start))  # fmt: skip
+                      on_step=lambda step, total, loss: clock.append(time.perf_counter() - start))  # fmt: skip
     with torch.no_grad():
         final = float(torch.mean((render(result.gaussians, height, width, "cpu") - image) ** 2))
     # losses[i] is the loss of the parameters after i updates; ``final`` is after all of them

@@ -98,7 +98,9 @@ def bench_baselines(path: Path, max_bytes: int, codecs: list[str]) -> list[Basel
     return records
 
 
-def bench_image(path: Path, options: EncodeOptions, on_step: Callable[[int, float], None] | None = None) -> ImageRecord:
+def bench_image(
+    path: Path, options: EncodeOptions, on_step: Callable[[int, int, float], None] | None = None
+) -> ImageRecord:
     """Encode, decode and measure one image; a failure is recorded in ``error`` instead of raised."""
     try:
         pixels = load_image(path).pixels
@@ -185,7 +187,7 @@ def summarize(
         "name": "f2dgs",
         "description": (
             f"f2dgs {__version__}, {options.init.value} init, {options.gaussians} Gaussians, "
-            f"{options.fit.steps} steps, on {folder}"
+            f"{'default' if options.fit.steps is None else options.fit.steps} steps, on {folder}"
         ),
         "results": {
             "bpp": [mean("bpp")],

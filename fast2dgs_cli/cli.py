@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from . import __version__
-from .choices import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, Backend, InitMethod, Loss
+from .choices import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
 from .paths import IMAGE_SUFFIXES, Job, plan_jobs
 
 app = typer.Typer(
@@ -32,6 +32,10 @@ err = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 EXIT_FAILURE = 1
+STEPS_HELP = (
+    f"Fine-tuning steps (default: {DEFAULT_STEPS} at quality 70's density of Gaussians and above, up to "
+    f"{MAX_DEFAULT_STEPS} at half of it and below); a fifth more then fit the colours to the quantized geometry."
+)
 
 
 class Failure(Exception):
@@ -156,7 +160,7 @@ def encode(
     gaussians: Annotated[
         Optional[int], typer.Option("--gaussians", "-n", min=1, help="Exact Gaussian budget per image (expert).")
     ] = None,
-    steps: Annotated[int, typer.Option(min=0, help="Maximum fine-tuning steps.")] = DEFAULT_STEPS,
+    steps: Annotated[Optional[int], typer.Option(min=0, help=STEPS_HELP)] = None,
     time_budget: Annotated[
         Optional[float], typer.Option("--time", min=0.0, help="Maximum fine-tuning seconds per image.")
     ] = None,
@@ -196,8 +200,8 @@ def encode(
         if image.had_alpha:
             err.print(f"warning: {job.name}: alpha channel discarded", highlight=False, markup=False)
         height, width = image.pixels.shape[:2]
-        task = progress.add_task(f"encoding {job.name}", total=steps)
-        on_step = lambda step, _: progress.update(task, completed=step)  # noqa: E731
+        task = progress.add_task(f"encoding {job.name}", total=None)
+        on_step = lambda step, total, _: progress.update(task, completed=step, total=total)  # noqa: E731
         if bpp is not None:
             result = encode_to_bpp(image.pixels, bpp, options, on_step)
         else:
@@ -272,7 +276,7 @@ def info(path: Annotated[str, typer.Argument(help="A .g2d file, or '-' for stdin
 def bench(
     folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. the Kodak set).")],
     gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = DEFAULT_GAUSSIANS,
-    steps: Annotated[int, typer.Option(min=0, help="Fine-tuning steps per image.")] = DEFAULT_STEPS,
+    steps: Annotated[Optional[int], typer.Option(min=0, help=STEPS_HELP)] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     init: Annotated[InitMethod, typer.Option(help="Initial Gaussians (see encode --help).")] = InitMethod.PRIOR,
     backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,
@@ -317,8 +321,9 @@ def bench(
     with _progress() as progress:
         overall = progress.add_task("benchmark", total=len(images))
         for path in images:
-            task = progress.add_task(f"  {path.name}", total=steps)
-            records.append(bench_image(path, options, lambda s, _: progress.update(task, completed=s)))
+            task = progress.add_task(f"  {path.name}", total=None)
+            on_step = lambda step, total, _: progress.update(task, completed=step, total=total)  # noqa: E731
+            records.append(bench_image(path, options, on_step))
             if baselines and not records[-1].error:
                 baseline_records += bench_baselines(path, records[-1].bytes, baselines)
             progress.remove_task(task)

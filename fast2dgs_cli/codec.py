@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from . import __version__
-from .choices import DEFAULT_GAUSSIANS, DEFAULT_STEPS, Backend, InitMethod
+from .choices import DEFAULT_GAUSSIANS, Backend, InitMethod
 from .container import G2DFile, read_g2d, write_g2d
 from .encoder.fit import FitConfig, finetune
 from .encoder.init import init_gaussians
@@ -42,7 +42,7 @@ class EncodeOptions:
     """
 
     gaussians: int = DEFAULT_GAUSSIANS
-    fit: FitConfig = field(default_factory=lambda: FitConfig(steps=DEFAULT_STEPS))
+    fit: FitConfig = field(default_factory=FitConfig)
     seed: int = 0
     init: InitMethod = InitMethod.PRIOR
     backend: Backend = Backend.AUTO
@@ -76,14 +76,14 @@ class EncodeResult:
 def encode_image(
     pixels: Tensor,
     options: EncodeOptions = EncodeOptions(),
-    on_step: Callable[[int, float], None] | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
 ) -> EncodeResult:
     """Encode an ``[H, W, 3]`` float image in [0, 1] to `.g2d` bytes.
 
     Args:
         pixels: the image.
         options: budget, fine-tuning, seed, backend, bit depths.
-        on_step: fine-tuning progress callback ``(step, loss)``.
+        on_step: fine-tuning progress callback ``(step, total steps, loss)``.
     """
     height, width = pixels.shape[:2]
     backend = resolve_backend(options.backend)
@@ -94,11 +94,12 @@ def encode_image(
     initial = init_gaussians(pixels, count, seed=options.seed, method=options.init)
     seconds["init"] = time.perf_counter() - clock
 
-    fitted = finetune(initial, pixels, options.fit, backend=backend, on_step=on_step)
+    bits = options.bits or encoder_bit_depths(height, width)
+    fitted = finetune(initial, pixels, options.fit, backend=backend, on_step=on_step, bits=bits)
     seconds["fit"] = fitted.seconds
 
     clock = time.perf_counter()
-    quantized = quantize(fitted.gaussians, height, width, options.bits or encoder_bit_depths(height, width))
+    quantized = quantize(fitted.gaussians, height, width, bits)
     seconds["quantize"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -115,7 +116,7 @@ def encode_image(
     target = to_uint8(pixels)
     with torch.no_grad():
         quality = psnr(to_uint8(render(dequantize(quantized), height, width, backend).cpu()), target)
-        unquantized = psnr(to_uint8(render(fitted.gaussians, height, width, backend).cpu()), target)
+        unquantized = psnr(to_uint8(render(fitted.unquantized, height, width, backend).cpu()), target)
     seconds["verify"] = time.perf_counter() - clock
     return EncodeResult(data, count, quality, unquantized, fitted.steps, backend, seconds)
 

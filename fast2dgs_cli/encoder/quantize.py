@@ -42,7 +42,6 @@ __all__ = [
     "dequantize",
     "dequantize_attribute",
     "encoder_bit_depths",
-    "fake_quantize",
     "quantize",
     "range_limit",
 ]
@@ -89,13 +88,14 @@ class BitDepths:
 def encoder_bit_depths(height: int, width: int) -> BitDepths:
     """The encoder's default bit depths for a ``height × width`` image, chosen for quality per byte.
 
-    Positions get ``ceil(log2(longest side)) + 4`` bits, a step of 1/16 to 1/32 px at any size (14 bits at
-    768 px); scale 8, rotation 7 and colour 7 bits. Against ``BitDepths()`` (16, 10, 9, 8) this stores 18 %
-    fewer bits per Gaussian (about 62 instead of 76 on Kodak at 3000 Gaussians) for 0.03–0.14 dB of
-    quantization loss, less than the 18 % more Gaussians the same bytes buy (``formats/g2d.md`` §9).
+    Positions get ``ceil(log2(longest side)) + 2`` bits, a step of 1/4 to 1/8 px at any size (12 bits at
+    768 px); scale, rotation and colour 7 bits each. Measured on six Kodak images after the quantization-aware
+    tail of ``finetune`` (``formats/g2d.md`` §9): against (14, 8, 7, 7) the file is 10 % smaller for 0.06 dB
+    at 10 000 Gaussians, where 10 % more Gaussians are worth about 0.25 dB; one bit less of colour saves
+    another 6 % but costs 0.09 dB.
     """
-    xy = math.ceil(math.log2(max(height, width, 2))) + 4
-    return BitDepths(xy=min(MAX_BITS, xy), scale=8, rotation=7, color=7)
+    xy = math.ceil(math.log2(max(height, width, 2))) + 2
+    return BitDepths(xy=min(MAX_BITS, xy), scale=7, rotation=7, color=7)
 
 
 @dataclass(frozen=True, eq=False)
@@ -319,31 +319,3 @@ def quantize(
             for name, a in attributes.items()
         }
     return QuantizedGaussians(height, width, len(g), **attributes)
-
-
-def fake_quantize(g: Gaussians, height: int, width: int, bits: BitDepths = BitDepths()) -> Gaussians:
-    """Straight-through quantization for quantization-aware fine-tuning.
-
-    The forward values are ``dequantize(quantize(g, sort=False))`` (rotations in ``[0, π)``; a negative std keeps
-    its sign, which the picture ignores), on ``g``'s device and dtype; the gradient passes through unchanged to
-    every attribute of ``g``.
-    """
-    import torch
-
-    from ..gaussians import Gaussians
-
-    with torch.no_grad():
-        decoded = dequantize(quantize(g.detach(), height, width, bits, sort=False))
-
-    def through(original: Tensor, value: Tensor) -> Tensor:
-        value = value.to(device=original.device, dtype=original.dtype)
-        return value + (original - original.detach())  # exactly ``value``; d/d original = identity
-
-    negative = g.scale.detach() < 0
-    scale = decoded.scale.to(device=g.scale.device, dtype=g.scale.dtype)
-    return Gaussians(
-        xy=through(g.xy, decoded.xy),
-        scale=through(g.scale, torch.where(negative, -scale, scale)),
-        rotation=through(g.rotation, decoded.rotation),
-        color=through(g.color, decoded.color),
-    )
