@@ -73,7 +73,7 @@ def test_help_does_not_import_torch() -> None:
 def test_version_lists_backends() -> None:
     result = _run("--version")
     assert result.exit_code == 0
-    assert "f2dgs 0.1.0" in result.output and ".g2d 1.0" in result.output and "torch" in result.output
+    assert "f2dgs 0.1.0" in result.output and ".g2d 2.0" in result.output and "torch" in result.output
 
 
 def test_encode_decode_round_trip(tmp_path: Path, encoded: Path) -> None:

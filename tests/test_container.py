@@ -47,7 +47,7 @@ def _chunks(data: bytes) -> list[tuple[int, str, bytes]]:
     return found
 
 
-def _assemble(q: QuantizedGaussians, chunks: list[tuple[str, bytes]], version: tuple[int, int] = (1, 0)) -> bytes:
+def _assemble(q: QuantizedGaussians, chunks: list[tuple[str, bytes]], version: tuple[int, int] = (2, 0)) -> bytes:
     return write_header(q.width, q.height, q.count, version) + b"".join(write_chunk(t, d) for t, d in chunks)
 
 
@@ -68,7 +68,7 @@ def test_round_trip_is_exact(small: bytes) -> None:
     file = read_g2d(small)
     assert file.gaussians == q
     assert file.metadata == METADATA
-    assert file.version == CONTAINER_VERSION == (1, 0)
+    assert file.version == CONTAINER_VERSION == (2, 0)
     assert file.size == len(small)
     assert [c.type for c in file.chunks] == ["meta", "GPOS", "GSCL", "GROT", "GCOL", "GEND"]
     assert write_g2d(file.gaussians, file.metadata) == small
@@ -138,9 +138,11 @@ def test_errors_name_the_part_and_offset(small: bytes) -> None:
 def test_wrong_major_version_is_named_but_minor_is_accepted(small: bytes) -> None:
     q = _quantized()
     body = [(t, d) for _, t, d in _chunks(small)]
-    with pytest.raises(G2DError, match=r"unsupported \.g2d version 2\.0"):
-        read_g2d(_assemble(q, body, version=(2, 0)))
-    assert read_g2d(_assemble(q, body, version=(1, 7))).version == (1, 7)
+    with pytest.raises(G2DError, match=r"unsupported \.g2d version 3\.0 \(this reader reads 2\.x\)"):
+        read_g2d(_assemble(q, body, version=(3, 0)))
+    with pytest.raises(G2DError, match=r"unsupported \.g2d version 1\.0"):
+        read_g2d(_assemble(q, body, version=(1, 0)))
+    assert read_g2d(_assemble(q, body, version=(2, 7))).version == (2, 7)
 
 
 def test_reserved_flags_must_be_zero(small: bytes) -> None:

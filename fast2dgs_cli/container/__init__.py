@@ -1,4 +1,4 @@
-"""The `.g2d` v1 container: a fixed header, then CRC-checked chunks holding zstd-compressed quantized Gaussians.
+"""The `.g2d` v2 container: a fixed header, then CRC-checked chunks holding zstd-compressed quantized Gaussians.
 
 ```
 write_g2d: QuantizedGaussians (+ metadata) ──► header │ meta │ GPOS │ GSCL │ GROT │ GCOL │ GEND ──► bytes

@@ -1,9 +1,9 @@
-"""Constants and types of the `.g2d` v1 container (the byte-level spec is ``formats/g2d.md``).
+"""Constants and types of the `.g2d` v2 container (the byte-level spec is ``formats/g2d.md``).
 
 ```
 offset  size  field
 0       8     magic 8F 47 32 44 0D 0A 1A 0A  ("\\x8FG2D\\r\\n\\x1A\\n")
-8       1     major version (1)
+8       1     major version (2)
 9       1     minor version (0)
 10      2     flags (all bits reserved: 0)
 12      4     reference width
@@ -44,7 +44,7 @@ __all__ = [
 
 MAGIC = b"\x8fG2D\r\n\x1a\n"
 """The 8 bytes every `.g2d` file starts with (non-ASCII first byte, then CR LF, EOF, LF to catch text-mode damage)."""
-CONTAINER_VERSION = (1, 0)
+CONTAINER_VERSION = (2, 0)
 """(major, minor) written by this package. Readers accept any minor of their major."""
 MAX_WIDTH = 16384
 """Largest reference width in pixels."""

@@ -33,7 +33,7 @@ def describe(data: bytes) -> str:
         else:
             detail = "metadata" if chunk.type == META_CHUNK else "unknown ancillary (skipped)"
         lines.append(f"{chunk.type:6} {chunk.offset:>8} {chunk.stored_size:>8} {chunk.raw_size:>8}  {detail}")
-    lines += ["", "ranges [lo, hi] per channel (scale: ln of the std in px)"]
+    lines += ["", "ranges [lo, hi] per channel (scale: ln std in px; color: Y, C1, C2)"]
     for name, attribute in q.attributes().items():
         ranges = " ".join(f"[{lo:.5g}, {hi:.5g}]" for lo, hi in zip(attribute.lo, attribute.hi))
         lines.append(f"  {name:9} {ranges}")

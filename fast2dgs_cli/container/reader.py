@@ -1,4 +1,4 @@
-"""Read `.g2d` v1 files. Every byte is untrusted: any defect raises ``G2DError`` naming the part and offset.
+"""Read `.g2d` v2 files. Every byte is untrusted: any defect raises ``G2DError`` naming the part and offset.
 
 Checks run in file order and before any allocation that depends on a declared size: magic, version, header
 CRC, flags and limits; then per chunk its length against the bytes left, its type, its CRC, its payload
@@ -11,6 +11,7 @@ from ..encoder.quantize import ATTRIBUTES, QuantizedAttribute, QuantizedGaussian
 from .format import (
     ATTRIBUTE_CHUNKS,
     CHUNK_HEAD,
+    CONTAINER_VERSION,
     END_CHUNK,
     HEADER,
     HEADER_END,
@@ -30,7 +31,7 @@ from .streams import decode_attribute, raw_size
 
 __all__ = ["accept", "read_g2d"]
 
-SUPPORTED_MAJOR = 1
+SUPPORTED_MAJOR = CONTAINER_VERSION[0]
 _CHUNK_OVERHEAD = CHUNK_HEAD.size + 4
 _CHUNK_OF = {chunk: name for name, chunk in ATTRIBUTE_CHUNKS.items()}
 
@@ -49,7 +50,7 @@ def _read_header(data: bytes) -> tuple[tuple[int, int], int, int, int]:
         raise G2DError("header", min(len(data), 8), f"file ends after {len(data)} bytes, header needs {HEADER_END}")
     major, minor, flags, width, height, count = HEADER.unpack_from(data, 8)
     if major != SUPPORTED_MAJOR:
-        raise G2DError("header", 8, f"unsupported .g2d version {major}.{minor} (this reader reads 1.x)")
+        raise G2DError("header", 8, f"unsupported .g2d version {major}.{minor} (this reader reads {SUPPORTED_MAJOR}.x)")
     if crc32(data[8:24]) != int.from_bytes(data[24:28], "little"):
         raise G2DError("header", 24, "header CRC mismatch")
     if flags:
@@ -84,7 +85,7 @@ def read_g2d(data: bytes) -> G2DFile:
     """Parse and validate a whole `.g2d` file.
 
     Raises:
-        G2DError: for anything but a well-formed v1.x file within the format's limits.
+        G2DError: for anything but a well-formed v2.x file within the format's limits.
     """
     data = bytes(data)
     version, width, height, count = _read_header(data)

@@ -1,4 +1,4 @@
-"""Write `.g2d` v1 files: header, ``meta`` (if any), the four attribute chunks, ``GEND``."""
+"""Write `.g2d` v2 files: header, ``meta`` (if any), the four attribute chunks, ``GEND``."""
 
 from __future__ import annotations
 

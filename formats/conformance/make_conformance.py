@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from fast2dgs_cli.container import write_g2d
+from fast2dgs_cli.container.format import CONTAINER_VERSION
 from fast2dgs_cli.container.writer import write_chunk, write_header
 from fast2dgs_cli.encoder.quantize import QuantizedAttribute, QuantizedGaussians, code_dtype, dequantize
 from fast2dgs_cli.gaussians import Gaussians
@@ -36,7 +37,7 @@ RANGES = {  # attribute → per-channel (lo, hi), as float32
     "xy": [(-0.05, 1.05), (-0.05, 1.05)],
     "scale": [(math.log(0.6), math.log(9.0)), (math.log(0.6), math.log(9.0))],
     "rotation": [(0.0, 3.14)],
-    "color": [(-0.1, 1.1), (0.0, 1.0), (-0.2, 1.2)],
+    "color": [(0.0, 1.7), (-0.5, 0.5), (-0.45, 0.45)],  # (Y, C1, C2)
 }
 
 
@@ -127,7 +128,7 @@ def valid_entry(description: str, data: bytes, q: QuantizedGaussians, metadata: 
         "valid": True,
         "description": description,
         "file_sha256": hashlib.sha256(data).hexdigest(),
-        "version": [1, 0],
+        "version": list(CONTAINER_VERSION),
         "width": q.width,
         "height": q.height,
         "count": q.count,
@@ -168,12 +169,12 @@ def build() -> dict[str, tuple[bytes, dict]]:
     good = files["valid-40-gaussians-37x23.g2d"][0]
     bad_crc = bytearray(good)
     bad_crc[-20] ^= 0x01  # a byte of GCOL's data
-    version_2 = bytearray(write_header(37, 23, 40, (2, 0)) + good[28:])
+    version_3 = bytearray(write_header(37, 23, 40, (CONTAINER_VERSION[0] + 1, 0)) + good[28:])
     body = chunks_of(good)
     unknown = write_header(37, 23, 40) + b"".join(write_chunk(t, d) for t, d in body[:2] + [("XTRA", b"")] + body[2:])
     invalid = {
         "invalid-bad-crc.g2d": (bytes(bad_crc), "CRC mismatch", "one flipped bit in GCOL's data"),
-        "invalid-version-2.g2d": (bytes(version_2), "unsupported .g2d version", "major version 2"),
+        "invalid-version-3.g2d": (bytes(version_3), "unsupported .g2d version", "major version 3"),
         "invalid-unknown-critical.g2d": (unknown, "unknown critical chunk", "an unknown critical chunk XTRA"),
     }
     for name, (data, error, description) in invalid.items():
