@@ -25,7 +25,7 @@ def kodak_table() -> str:
         r, s = data["results"], data["settings"]
         n_ok = len(data["images"]) - len(data["failed"])
         rows.append(
-            f"| {s['gaussians']} | {s['steps']} | {n_ok}/{len(data['images'])} | {r['bpp'][0]:.3f} | "
+            f"| {s['gaussians']} | {s.get('mean_steps_taken') or s['steps']:.0f} | {n_ok}/{len(data['images'])} | {r['bpp'][0]:.3f} | "
             f"{r['psnr-rgb'][0]:.2f} | {r['ms-ssim-rgb'][0]:.4f} | {r['encoding_time'][0]:.2f} | "
             f"{r['decoding_time'][0]:.3f} | {data['render_fps'][0]:.1f} | {s['backend']} |"
         )

@@ -48,6 +48,7 @@ class ImageRecord:
     encode_s: float = math.nan
     decode_s: float = math.nan
     render_fps: float = math.nan
+    steps: int = 0
     backend: str = ""
     init: str = ""
     error: str = ""
@@ -128,6 +129,7 @@ def bench_image(
             decode_s=decode_s,
             render_fps=_render_fps(encoded.data, encoded.backend),
             backend=encoded.backend.value,
+            steps=encoded.steps,
             init=options.init.value,
         )
     except (ValueError, RuntimeError, OSError) as error:
@@ -201,6 +203,7 @@ def summarize(
         "settings": {
             "gaussians": options.gaussians,
             "steps": options.fit.steps,
+            "mean_steps_taken": mean("steps"),
             "time_budget": options.fit.time_budget,
             "seed": options.seed,
             "init": options.init.value,
