@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 README = HERE.parent / "README.md"
 RESULTS = HERE / "results"
+
+
+def describe_machine(machine: dict) -> str:
+    """``AMD EPYC (znver3, no AVX-512), 2 cores``: what a figure was measured on."""
+    target = machine.get("cpu_target")
+    isa = "" if target is None else f" ({target}, {'AVX-512' if machine.get('avx512') else 'no AVX-512'})"
+    return f"{machine['cpu']}{isa}, {machine['cores']} cores"
 
 
 def kodak_table() -> str:
@@ -36,17 +44,22 @@ def kodak_table() -> str:
         "| Gaussians | steps | images | bpp | PSNR dB | MS-SSIM | encode s | decode s | render FPS | backend |\n"
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
-    note = f"\n\nMeans over the images; {machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}."
+    note = f"\n\nMeans over the images; {describe_machine(machine)}, torch {machine['torch']}."
     return header + "\n" + "\n".join(rows) + note
 
 
 def render_speed_table() -> str:
-    """Renderer speed per backend and scene, from ``render_speed.json`` (written by render_speed.py)."""
-    path = RESULTS / "render_speed.json"
-    if not path.exists():
+    """Renderer speed per backend and scene, one table per ``render_speed*.json`` (render_speed.py)."""
+    paths = sorted(RESULTS.glob("render_speed*.json"), key=lambda path: (path.name != "render_speed.json", path.name))
+    if not paths:
         return "_No results yet: run `python benchmarks/render_speed.py`._"
-    data = json.loads(path.read_text())
+    return "\n\n".join(_render_speed_table(json.loads(path.read_text()), path.name) for path in paths)
+
+
+def _render_speed_table(data: dict, name: str) -> str:
+    machine, first = data["machine"], data["first_call_s"]
     lines = [
+        f"`{name}`: {describe_machine(machine)}, torch {machine['torch']}, numba {machine['numba']}.\n",
         "| backend | size | Gaussians | forward FPS | × torch | forward+backward ms | peak MB forward | "
         "peak MB forward+backward |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -62,13 +75,11 @@ def render_speed_table() -> str:
             f"{fmt(row.get('forward_backward_ms'), '.1f')} | {fmt(row.get('peak_rss_mb_forward'), '.0f')} | "
             f"{fmt(row.get('peak_rss_mb_forward_backward'), '.0f')} |"
         )
-    machine, first = data["machine"], data["first_call_s"]
     lines.append(
         f"\nMedians after warm-up; peak memory above the process baseline (n/a: not measured for the reference "
         f"on big scenes). First call of the cpu kernels in a fresh process: "
         f"{first['compile_cold_cache']['warm_up_s']:.1f} s compiling into an empty cache (once per machine), "
-        f"{first['load_from_cache']['warm_up_s']:.2f} s loading from numba's on-disk cache. "
-        f"{machine['cpu']}, {machine['cores']} cores, torch {machine['torch']}, numba {machine['numba']}."
+        f"{first['load_from_cache']['warm_up_s']:.2f} s loading from numba's on-disk cache."
     )
     return "\n".join(lines)
 
@@ -128,7 +139,7 @@ def prior_table() -> str:
     s, machine = data["settings"], data["machine"]
     lines.append(
         f"\nPSNR in dB, means over {s['images']} Kodak images (ablations: {s['ablation_images']} images, "
-        f"{s['ablation_steps']} steps); cpu backend, {machine['cpu']}, {machine['cores']} cores."
+        f"{s['ablation_steps']} steps); cpu backend, {describe_machine(machine)}."
     )
     return "\n".join(lines)
 
@@ -142,29 +153,39 @@ def rd_table() -> str:
     codecs = data["codecs"]
     names = [c for c in ("f2dgs", "jpeg", "webp", "avif") if c in codecs]
     lines = [
-        "| target bpp | " + " | ".join(f"{c} bpp | {c} PSNR" for c in names) + " | f2dgs MS-SSIM | jpeg MS-SSIM | f2dgs encode s |",
-        "|---:|" + "---:|" * (2 * len(names) + 3),
+        "| target bpp | " + " | ".join(f"{c} bpp | {c} PSNR" for c in names)
+        + " | f2dgs MS-SSIM | jpeg MS-SSIM | f2dgs median encode s | f2dgs quantization loss dB |",
+        "|---:|" + "---:|" * (2 * len(names) + 4),
     ]
     for i, target in enumerate(data["settings"]["bpps"]):
         cells = []
         for c in names:
             r = codecs[c]["results"]
-            cells += [f"{r['bpp'][i]:.3f}", f"{r['psnr-rgb'][i]:.2f}"] if i < len(r["bpp"]) else ["n/a", "n/a"]
+            count, total = codecs[c]["images_per_point"][i] if i < len(r["bpp"]) else 0, data["settings"]["images"]
+            partial = f" ({count}/{total} images)" if count < total else ""
+            cells += [f"{r['bpp'][i]:.3f}", f"{r['psnr-rgb'][i]:.2f}{partial}"] if i < len(r["bpp"]) else ["n/a", "n/a"]
         f, j = codecs["f2dgs"]["results"], codecs["jpeg"]["results"]
+        rows = [r for r in data["images"] if r["codec"] == "f2dgs" and r["target_bpp"] == target]
+        median_encode = statistics.median(r["encode_s"] for r in rows)
+        loss = statistics.fmean(r["psnr_unquantized"] - r["psnr"] for r in rows)
         lines.append(
             f"| {target} | " + " | ".join(cells) + f" | {f['ms-ssim-rgb'][i]:.4f} | {j['ms-ssim-rgb'][i]:.4f} | "
-            f"{f['encoding_time'][i]:.1f} |"
+            f"{median_encode:.1f} | {loss:.2f} |"
         )
-    bd = ", ".join(
-        f"{c} {v:+.1f} %" if isinstance(v, (int, float)) else f"{c}: {v}" for c, v in data["bd_rate_vs_jpeg_percent"].items()
-    )
+    def bd(rates: dict) -> str:
+        return ", ".join(f"{c} {v:+.1f} %" if isinstance(v, (int, float)) else f"{c}: {v}" for c, v in rates.items())
+
+    low, high = data["bd_window_bpp"]
     landing = data["bpp_landing"]
     worst = min(v["min"] for v in landing.values() if v), max(v["max"] for v in landing.values() if v)
     lines.append(
         f"\nMeans over {data['settings']['images']} Kodak images; each baseline at the highest quality whose file is "
-        f"no bigger than f2dgs's for that image. BD-rate vs JPEG (PSNR, akima): {bd}. f2dgs's actual bpp over "
+        f"no bigger than f2dgs's for that image (n/a or fewer images where it cannot get that small). BD-rate vs "
+        f"JPEG (PSNR, akima), targets {low}–{high} bpp: {bd(data['bd_rate_vs_jpeg_percent'])}; every target: "
+        f"{bd(data['bd_rate_vs_jpeg_percent_all_targets'])}. f2dgs's actual bpp over "
         f"every image and target: {worst[0]:.3f}–{worst[1]:.3f} × the target. f2dgs encode s includes the "
-        f"size search."
+        f"size search; quantization loss is the mean PSNR of the unquantized fit minus that of the decoded file. "
+        f"{describe_machine(data['machine'])}."
     )
     return "\n".join(lines)
 

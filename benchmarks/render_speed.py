@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -38,36 +37,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from fast2dgs_cli.bench import machine_info
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 REFERENCE_LIMIT_S = 60.0
 HD = (1080, 1920)
-
-
-def machine_info() -> dict[str, object]:
-    """CPU model, cores and the versions every figure depends on."""
-    import numba
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))  # fmt: skip
-    except (OSError, StopIteration):
-        pass
-    info = {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "numba_threads": numba.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "platform": platform.platform(),
-    }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name()
-    return info
 
 
 # ------------------------------------------------------------------------------------------ scenes

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from . import __version__
@@ -226,12 +227,24 @@ def machine_info() -> dict[str, object]:
                 break
     except OSError:
         pass
-    return {
+    info: dict[str, object] = {
         "cpu": cpu,
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "numpy": np.__version__,
         "platform": platform.platform(),
         "f2dgs": __version__,
     }
+    try:  # the fast kernels are compiled for this target: a CPU with AVX-512 (e.g. znver4) runs them faster
+        import numba
+        from llvmlite import binding
+
+        info.update(numba=numba.__version__, numba_threads=numba.get_num_threads(), cpu_target=binding.get_host_cpu_name())
+        info["avx512"] = "avx512f" in Path("/proc/cpuinfo").read_text()
+    except (ImportError, OSError):
+        pass
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
