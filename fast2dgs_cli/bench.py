@@ -241,7 +241,8 @@ def machine_info() -> dict[str, object]:
         import numba
         from llvmlite import binding
 
-        info.update(numba=numba.__version__, numba_threads=numba.get_num_threads(), cpu_target=binding.get_host_cpu_name())
+        info.update(numba=numba.__version__, numba_threads=numba.get_num_threads())
+        info["cpu_target"] = binding.get_host_cpu_name()
         info["avx512"] = "avx512f" in Path("/proc/cpuinfo").read_text()
     except (ImportError, OSError):
         pass

@@ -188,6 +188,14 @@ def test_info_shows_streams(encoded: Path) -> None:
     result = _run("info", str(encoded))
     assert result.exit_code == 0
     assert "60" in result.output and "40x24" in result.output
+    from fast2dgs_cli.container import read_g2d
+
+    file = read_g2d(encoded.read_bytes())
+    rows = {line.split()[0]: line.split() for line in result.output.splitlines() if line[:4] in ("GPOS", "GCOL")}
+    for chunk in file.chunks:
+        if chunk.type in rows:  # bits/G column: the whole chunk (12 bytes of framing included) per Gaussian
+            expected = 8 * (chunk.stored_size + 12) / file.gaussians.count
+            assert float(rows[chunk.type][4]) == pytest.approx(expected, abs=0.006)
 
 
 def test_bench_writes_compressai_json(tmp_path: Path) -> None:
