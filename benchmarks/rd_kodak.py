@@ -150,9 +150,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.summarize_only:
         result = json.loads(args.out.read_text())
-        summary = summarize(result["images"], result["settings"]["bpps"])
-        result = {key: value for key, value in result.items() if key not in summary and key != "images"}
-        result.update(summary, images=json.loads(args.out.read_text())["images"])
+        records = result.pop("images")
+        summary = summarize(records, result["settings"]["bpps"])
+        result = {key: value for key, value in result.items() if key not in summary}
+        result.update(summary, images=records)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
         plot(summary, args.out.with_suffix(".png"))
         print(json.dumps(summary["bd_rate_vs_jpeg_percent"], indent=1))

@@ -161,9 +161,12 @@ def rd_table() -> str:
         cells = []
         for c in names:
             r = codecs[c]["results"]
-            count, total = codecs[c]["images_per_point"][i] if i < len(r["bpp"]) else 0, data["settings"]["images"]
+            if i >= len(r["bpp"]):
+                cells += ["n/a", "n/a"]
+                continue
+            count, total = codecs[c]["images_per_point"][i], data["settings"]["images"]
             partial = f" ({count}/{total} images)" if count < total else ""
-            cells += [f"{r['bpp'][i]:.3f}", f"{r['psnr-rgb'][i]:.2f}{partial}"] if i < len(r["bpp"]) else ["n/a", "n/a"]
+            cells += [f"{r['bpp'][i]:.3f}", f"{r['psnr-rgb'][i]:.2f}{partial}"]
         f, j = codecs["f2dgs"]["results"], codecs["jpeg"]["results"]
         rows = [r for r in data["images"] if r["codec"] == "f2dgs" and r["target_bpp"] == target]
         median_encode = statistics.median(r["encode_s"] for r in rows)

@@ -243,8 +243,8 @@ def machine_info() -> dict[str, object]:
 
         info.update(numba=numba.__version__, numba_threads=numba.get_num_threads())
         info["cpu_target"] = binding.get_host_cpu_name()
-        info["avx512"] = "avx512f" in Path("/proc/cpuinfo").read_text()
-    except (ImportError, OSError):
+        info["avx512"] = bool(binding.get_host_cpu_features().get("avx512f", False))
+    except ImportError:
         pass
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name()
