@@ -34,7 +34,8 @@ out = Console()
 EXIT_FAILURE = 1
 STEPS_HELP = (
     f"Fine-tuning steps (default: {DEFAULT_STEPS} at quality 70's density of Gaussians and above, up to "
-    f"{MAX_DEFAULT_STEPS} at half of it and below); a fifth more then fit the colours to the quantized geometry."
+    f"{MAX_DEFAULT_STEPS} at half of it and below). After quantization the colour codes are re-chosen for the "
+    "decoded picture."
 )
 
 

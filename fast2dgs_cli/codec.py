@@ -1,7 +1,7 @@
 """The codec: image → `.g2d` bytes and back. The library under the CLI; it never prints.
 
 ```
-encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► write_g2d (zstd streams) ─► bytes
+encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine_colours ─► write_g2d (zstd) ─► bytes
 decode_g2d:    bytes ─► read_g2d ─► dequantize ─► Gaussians.resized ─► render ─► pixels
 ```
 Decoding needs no network weights: everything it uses is in the file.
@@ -22,6 +22,7 @@ from .container import G2DFile, read_g2d, write_g2d
 from .encoder.fit import FitConfig, finetune
 from .encoder.init import init_gaussians
 from .encoder.quantize import BitDepths, dequantize, encoder_bit_depths, quantize
+from .encoder.refine import refine_colours
 from .gaussians import Gaussians
 from .metrics import psnr, to_uint8
 from .render import render, resolve_backend
@@ -61,7 +62,7 @@ class EncodeResult:
             the difference).
         steps: fine-tuning steps taken.
         backend: the renderer backend used.
-        seconds: wall time per stage (``init``, ``fit``, ``quantize``, ``entropy``, ``verify``).
+        seconds: wall time per stage (``init``, ``fit``, ``quantize``, ``refine``, ``entropy``, ``verify``).
     """
 
     data: bytes
@@ -95,12 +96,16 @@ def encode_image(
     seconds["init"] = time.perf_counter() - clock
 
     bits = options.bits or encoder_bit_depths(height, width)
-    fitted = finetune(initial, pixels, options.fit, backend=backend, on_step=on_step, bits=bits)
+    fitted = finetune(initial, pixels, options.fit, backend=backend, on_step=on_step)
     seconds["fit"] = fitted.seconds
 
     clock = time.perf_counter()
     quantized = quantize(fitted.gaussians, height, width, bits)
     seconds["quantize"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    quantized = refine_colours(quantized, pixels, backend)
+    seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
     metadata = {
@@ -116,7 +121,7 @@ def encode_image(
     target = to_uint8(pixels)
     with torch.no_grad():
         quality = psnr(to_uint8(render(dequantize(quantized), height, width, backend).cpu()), target)
-        unquantized = psnr(to_uint8(render(fitted.unquantized, height, width, backend).cpu()), target)
+        unquantized = psnr(to_uint8(render(fitted.gaussians, height, width, backend).cpu()), target)
     seconds["verify"] = time.perf_counter() - clock
     return EncodeResult(data, count, quality, unquantized, fitted.steps, backend, seconds)
 

@@ -127,6 +127,29 @@ def test_skipped_negligible_candidates_stay_below_the_error_bound() -> None:
     assert SIGMA_CUTOFF > 27.6  # exp(-27.6) ≈ 1e-12, the bound the module docstring derives
 
 
+@pytest.mark.parametrize("kind", ["random", "crowded", "degenerate", "fitted", "sparse"])
+def test_blend_weights_match_reference_and_reproduce_the_picture(kind: str) -> None:
+    from fast2dgs_cli.render import blend_weights
+
+    g, height, width = {
+        "sparse": (random_scene(2, 5, spread=1.0, max_scale=1.0), 70, 90),  # most tiles without a candidate
+        "random": (random_scene(300, 1), 50, 37),
+        "crowded": (crowded_scene(2), 40, 40),
+        "degenerate": (degenerate_scene(3), 33, 35),
+        "fitted": (_fitted_like(48, 72, 700), 48, 72),
+    }[kind]
+    ours, reference = blend_weights(g, height, width, "cpu"), blend_weights(g, height, width, "torch")
+    assert ours.ids.shape == ours.weights.shape == (height * width, 10)
+    # the kernels skip candidates of weight < 1e-12 (normalized: < 1e-8) that the reference keeps
+    significant = reference.weights > 1e-7
+    assert torch.equal(ours.ids[significant], reference.ids[significant])
+    assert torch.equal(ours.ids[ours.ids >= 0], reference.ids[ours.ids >= 0])
+    assert torch.allclose(ours.weights, reference.weights, atol=1e-6)
+    linear = (ours.weights[..., None] * g.color[ours.ids.clamp_min(0).long()]).sum(1)
+    picture = render(g, height, width, "torch").reshape(-1, 3)
+    assert torch.allclose(linear, picture, atol=1e-5)
+
+
 @pytest.mark.parametrize("height,width", [(1, 1), (23, 37), (64, 48), (100, 130)])
 def test_binning_matches_bin_tiles(height: int, width: int) -> None:
     p = project(random_scene(300, height + width, spread=1.6, max_scale=12.0), height, width)

@@ -4,15 +4,8 @@ Adam with one learning rate per attribute. Scales are optimized in the log domai
 positions, rotations and colours directly. The loop stops at whichever comes first of the step budget and
 the wall-time budget. Without an explicit step count, ``default_steps`` picks one from the Gaussian density.
 
-Quantization-aware tail: given the bit depths the file will use, ``FitConfig.quantized_share`` × the main
-steps more follow them (10 after 50). They render the *quantized* geometry (positions, scales and rotations
-exactly as the decoder will see them, frozen) and fit only the colours to it, so the picture the decoder
-draws is the one that was optimized, up to the colours' own rounding. Colours enter the picture linearly and
-absorb most of the geometry's quantization error: on six Kodak images at 3200 Gaussians, 50 + 10 steps,
-(12, 7, 7, 7) bits with RGB colour, the decoded PSNR is 0.03 dB below the unquantized fit instead of 0.13 dB.
-What remains with the default (Y, C1, C2) colour is mostly colour rounding (0.18 dB at 3400 Gaussians,
-100 + 20 steps). Ending the *main* phase early for the tail costs more than it gains (geometry still improves
-in the last steps), and snapping colours to their grid in the tail's forward pass (straight-through) is worse.
+The fit works on floats; the picture the decoder draws is settled after quantization, where
+``refine.refine_colours`` re-chooses every colour code against the decoded geometry.
 
 The Adam update is the textbook one (Kingma & Ba, bias-corrected, β = (0.9, 0.999), ε = 1e-8) written out
 here: constructing ``torch.optim.Adam`` imports ``torch._dynamo``, about one second of start-up that every
@@ -32,7 +25,6 @@ from torch import Tensor
 from ..choices import DEFAULT_DENSITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Loss
 from ..gaussians import Gaussians
 from ..render import Backend, render
-from .quantize import BitDepths, dequantize, quantize
 
 __all__ = ["FitConfig", "FitResult", "Loss", "default_steps", "finetune"]
 
@@ -49,9 +41,6 @@ class FitConfig:
         lr_rotation: learning rate of rotations (radians).
         lr_color: learning rate of colours.
         loss: the loss function.
-        quantized_share: colour-only steps on the quantized geometry after the main ones, as a share of the main
-            steps, rounded up (when ``finetune`` is given bit depths); ``time_budget`` covers both phases, in
-            proportion to their steps.
 
     The learning rates are tuned for short runs (Adam, about 100 steps, 768×512 Kodak, 10k Gaussians): on
     kodim05 they give 28.96 dB after 100 steps where a third of them gives 27.35 dB, and +0.37 dB after 300.
@@ -64,7 +53,6 @@ class FitConfig:
     lr_rotation: float = 0.1
     lr_color: float = 3e-2
     loss: Loss = Loss.MSE
-    quantized_share: float = 0.2
 
 
 def default_steps(count: int, pixels: int) -> int:
@@ -83,16 +71,13 @@ class FitResult:
     """What fine-tuning produced.
 
     Attributes:
-        gaussians: the fitted Gaussians (detached); after a quantization-aware tail, their geometry is the
-            quantized one.
-        unquantized: the Gaussians at the end of the main phase, before any quantization (detached).
+        gaussians: the fitted Gaussians (detached).
         steps: number of optimizer steps taken.
         seconds: wall time spent.
         losses: loss value at every step.
     """
 
     gaussians: Gaussians
-    unquantized: Gaussians
     steps: int
     seconds: float
     losses: list[float]
@@ -135,7 +120,6 @@ def finetune(
     config: FitConfig = FitConfig(),
     backend: Backend | str = Backend.AUTO,
     on_step: Callable[[int, int, float], None] | None = None,
-    bits: BitDepths | None = None,
 ) -> FitResult:
     """Fit ``gaussians`` to ``image`` (``[H, W, 3]`` float in [0, 1]).
 
@@ -145,8 +129,6 @@ def finetune(
         config: budgets, learning rates and loss.
         backend: the renderer backend.
         on_step: called after every step with ``(step, total steps, loss)``, e.g. to drive a progress bar.
-        bits: the bit depths the result will be stored with; when given, ``config.quantized_share`` × the steps
-            more fit the colours to the quantized geometry, which the result then holds.
     """
     height, width = image.shape[:2]
     target = image.float()
@@ -158,37 +140,16 @@ def finetune(
         [(xy, config.lr_xy), (log_scale, config.lr_scale), (rotation, config.lr_rotation), (color, config.lr_color)]
     )
     steps = default_steps(len(gaussians), height * width) if config.steps is None else config.steps
-    total = steps + math.ceil(config.quantized_share * steps) if bits is not None else steps
-    free_time = None if config.time_budget is None else config.time_budget * steps / max(total, 1)
-    frozen: Gaussians | None = None
     losses: list[float] = []
     start = time.perf_counter()
-    for step in range(1, total + 1):
-        elapsed = time.perf_counter() - start
-        if config.time_budget is not None and elapsed >= config.time_budget:
+    for step in range(1, steps + 1):
+        if config.time_budget is not None and time.perf_counter() - start >= config.time_budget:
             break
-        main_done = step > steps or (free_time is not None and elapsed >= free_time)
-        if frozen is None and bits is not None and main_done:
-            unquantized = Gaussians(xy, log_scale.exp(), rotation, color.clone()).detach()
-            frozen = _quantized_geometry(unquantized, height, width, bits)
-        if frozen is None:
-            current = Gaussians(xy, log_scale.exp(), rotation, color)
-        else:
-            current = Gaussians(frozen.xy, frozen.scale, frozen.rotation, color)
-        loss = _loss(config.loss, render(current, height, width, backend), target)
+        loss = _loss(config.loss, render(Gaussians(xy, log_scale.exp(), rotation, color), height, width, backend), target)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
         if on_step is not None:
-            on_step(step, total, losses[-1])
-    if frozen is None:
-        fitted = unquantized = Gaussians(xy, log_scale.exp(), rotation, color).detach()
-    else:
-        fitted = Gaussians(frozen.xy, frozen.scale, frozen.rotation, color.detach().clone())
-    return FitResult(fitted, unquantized, len(losses), time.perf_counter() - start, losses)
-
-
-def _quantized_geometry(g: Gaussians, height: int, width: int, bits: BitDepths) -> Gaussians:
-    """``g`` with positions, scales and rotations replaced by their decoded values (in ``g``'s order)."""
-    decoded = dequantize(quantize(g, height, width, bits, sort=False)).to(g.xy.dtype, g.xy.device)
-    return Gaussians(decoded.xy, decoded.scale, decoded.rotation, g.color)
+            on_step(step, steps, losses[-1])
+    fitted = Gaussians(xy, log_scale.exp(), rotation, color).detach()
+    return FitResult(fitted, len(losses), time.perf_counter() - start, losses)

@@ -16,9 +16,10 @@ Colours are stored decorrelated: ``Y = (R+G+B)/√3``, ``C1 = (R−B)/√2``, ``
 transform, so a rounding error of a given size costs the same squared RGB error in any channel, and all three
 share the step of the widest one. The two chroma channels of a natural image span a fraction of the luma's
 range, so they take fewer distinct codes and entropy-code to fewer bits: on Kodak, 14.8 instead of 18.9 bits
-per Gaussian at 7 bits, for 0.04 dB (3200 Gaussians, six images). The encoder picks, for every
+per Gaussian at 7 bits, for 0.04 dB (3200 Gaussians, six images). ``quantize`` picks, for every
 value, the code whose *decoded* float32 value is nearest, so the error is at most half a step (plus float32
-rounding of the grid itself).
+rounding of the grid itself); the encoder then re-chooses the colour codes for the decoded picture
+(``refine.refine_colours``).
 
 ``quantize`` also stores the Gaussians in raster order of their quantized centres (by y, then x): rendering
 does not depend on the order, and the sorted y column then delta-codes to a few bits per Gaussian.
@@ -98,10 +99,10 @@ def encoder_bit_depths(height: int, width: int) -> BitDepths:
     """The encoder's default bit depths for a ``height × width`` image, chosen for quality per byte.
 
     Positions get ``ceil(log2(longest side)) + 2`` bits, a step of 1/4 to 1/8 px at any size (12 bits at
-    768 px); scale, rotation and colour 7 bits each. Measured on six Kodak images after the quantization-aware
-    tail of ``finetune`` (``formats/g2d.md`` §9): against (14, 8, 7, 7) the file is 10 % smaller for 0.06 dB
-    at 10 000 Gaussians, where 10 % more Gaussians are worth about 0.25 dB; one bit less of colour saves
-    another 6 % but costs 0.09 dB.
+    768 px); scale, rotation and colour 7 bits each. Measured on six Kodak images (``formats/g2d.md`` §9):
+    against (14, 8, 7, 7) the file is 10 % smaller for 0.06 dB at 10 000 Gaussians, where 10 % more Gaussians
+    are worth about 0.25 dB; one bit less of colour saves another 6 % but costs 0.09 dB. With colour
+    refinement (``refine.refine_colours``) one more bit of rotation costs 2 % more bytes for 0.02 dB.
     """
     xy = math.ceil(math.log2(max(height, width, 2))) + 2
     return BitDepths(xy=min(MAX_BITS, xy), scale=7, rotation=7, color=7)

@@ -10,17 +10,19 @@ device they run on. ``torch`` is the readable reference; ``cpu`` the fast multit
 the CUDA rasterizer of the Image-GS team, used when CUDA and gmod are importable.
 """
 
-from .backends import Backend, BackendUnavailable, available_backends, render, resolve_backend
-from .projection import EPS, TILE, TOP_K, Projected, project
+from .backends import Backend, BackendUnavailable, available_backends, blend_weights, render, resolve_backend
+from .projection import EPS, TILE, TOP_K, BlendWeights, Projected, project
 
 __all__ = [
     "Backend",
     "BackendUnavailable",
+    "BlendWeights",
     "EPS",
     "Projected",
     "TILE",
     "TOP_K",
     "available_backends",
+    "blend_weights",
     "project",
     "render",
     "resolve_backend",

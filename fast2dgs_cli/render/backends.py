@@ -11,10 +11,10 @@ from torch import Tensor
 
 from ..choices import Backend
 from ..gaussians import Gaussians
-from .projection import Projected, project
-from .reference import rasterize_reference
+from .projection import BlendWeights, Projected, project
+from .reference import blend_weights_reference, rasterize_reference
 
-__all__ = ["Backend", "BackendUnavailable", "available_backends", "render", "resolve_backend"]
+__all__ = ["Backend", "BackendUnavailable", "available_backends", "blend_weights", "render", "resolve_backend"]
 
 
 class BackendUnavailable(RuntimeError):
@@ -89,3 +89,23 @@ def render(gaussians: Gaussians, height: int, width: int, backend: Backend | str
     if chosen is Backend.GMOD:
         gaussians = gaussians.to(device="cuda")
     return _rasterizer(chosen)(project(gaussians, height, width))
+
+
+def blend_weights(gaussians: Gaussians, height: int, width: int, backend: Backend | str = Backend.AUTO) -> BlendWeights:
+    """Each pixel's selected Gaussians and normalized weights: the picture as a linear map of the colours.
+
+    Computed on the CPU (the numba kernels, or the torch reference when they are not installed); every
+    backend selects the same Gaussians, so the map holds for the picture any of them renders. ``backend``
+    only chooses between ``cpu`` and ``torch``: ``gmod`` and ``auto`` mean the fastest CPU one.
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"cannot render a {width}x{height} image")
+    chosen = Backend(backend)
+    if chosen is not Backend.TORCH:
+        chosen = Backend.CPU if Backend.CPU in available_backends() else Backend.TORCH
+    projected = project(gaussians.to(device="cpu"), height, width)
+    if chosen is Backend.CPU:
+        from .cpu_backend import blend_weights_cpu
+
+        return blend_weights_cpu(projected)
+    return blend_weights_reference(projected)

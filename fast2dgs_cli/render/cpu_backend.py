@@ -60,9 +60,9 @@ from numba.extending import intrinsic
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from .projection import EPS, TILE, TOP_K, Projected, tile_grid
+from .projection import EPS, TILE, TOP_K, BlendWeights, Projected, tile_grid
 
-__all__ = ["SIGMA_CUTOFF", "rasterize_cpu", "warm_up"]
+__all__ = ["SIGMA_CUTOFF", "blend_weights_cpu", "rasterize_cpu", "warm_up"]
 
 SIGMA_CUTOFF = 27.65
 """Candidates with ``σ ≥ SIGMA_CUTOFF`` (weight ``exp(−σ) < 1e-12``) are skipped; see the module docstring."""
@@ -613,6 +613,36 @@ def _reduce_kernel(gauss_start, slots, grad_xy, grad_conic, grad_color):  # prag
         grad_color[g, 0], grad_color[g, 1], grad_color[g, 2] = total[5], total[6], total[7]
 
 
+# ----------------------------------------------------------------------------------------- blend weights
+@njit(parallel=True, cache=True)
+def _weights_kernel(sel, norm, tile_start, ids, xys, conics, tiles_x, width, height, out_ids, out_weights):  # pragma: no cover
+    """Expand the forward pass's saved selection into per-pixel Gaussian ids and normalized weights.
+
+    Tiles without candidates have no saved state (the forward kernel only blackens them): their pixels get
+    empty slots.
+    """
+    for t in prange(tile_start.shape[0] - 1):
+        x0, y0, start = (t % tiles_x) * TILE, (t // tiles_x) * TILE, tile_start[t]
+        empty = tile_start[t + 1] == start
+        for blk in range(16):
+            for lane in range(_LANES):
+                x, y = x0 + 4 * (blk % 4) + lane % 4, y0 + 4 * (blk // 4) + lane // 4
+                if x >= width or y >= height:
+                    continue
+                pixel = y * width + x
+                total = np.float64(norm[t * _TILE_PIX + blk * _LANES + lane])
+                for k in range(_K):
+                    m = -1 if empty else sel[t * _TILE_KEYS + blk * _BLOCK_KEYS + k * _LANES + lane]
+                    if m < 0:
+                        out_ids[pixel, k], out_weights[pixel, k] = -1, 0.0
+                        continue
+                    g = ids[start + m]
+                    dx, dy = xys[g, 0] - np.float32(x), xys[g, 1] - np.float32(y)
+                    axx, cyy, bxy = conics[g, 0] * dx * dx, conics[g, 2] * dy * dy, conics[g, 1] * dx * dy
+                    sigma = np.float32(0.5) * (axx + cyy) + bxy
+                    out_ids[pixel, k], out_weights[pixel, k] = g, math.exp(-np.float64(sigma)) / total
+
+
 # ------------------------------------------------------------------------------------------- torch glue
 class _Bins:
     """Per-call binning: tile lists, per-Gaussian slot ranges, and the tile visiting order."""
@@ -693,6 +723,22 @@ def rasterize_cpu(projected: Projected) -> Tensor:
     return _render(projected, xys, conics, colors, _Bins(projected), save=False)[0]
 
 
+@torch.no_grad()
+def blend_weights_cpu(projected: Projected) -> BlendWeights:
+    """The selected Gaussians of every pixel and their normalized weights (``BlendWeights``), as the forward
+    kernel selects them."""
+    xys, conics, colors = (t.to(torch.float32) for t in (projected.xys, projected.conics, projected.colors))
+    bins = _Bins(projected)
+    _, sel, norm = _render(projected, xys, conics, colors, bins, save=True)
+    pixels = projected.height * projected.width
+    ids, weights = np.empty((pixels, _K), np.int32), np.empty((pixels, _K), np.float32)
+    _weights_kernel(
+        sel, norm, bins.tile_start, bins.ids, _numpy(xys), _numpy(conics), bins.tiles_x, projected.width,
+        projected.height, ids, weights,
+    )  # fmt: skip
+    return BlendWeights(torch.from_numpy(ids), torch.from_numpy(weights))
+
+
 def warm_up() -> float:
     """Compile (first run on this machine) or load (later runs) every kernel; return the seconds it took."""
     start = time.perf_counter()
@@ -704,4 +750,5 @@ def warm_up() -> float:
     rasterize_cpu(projected).sum().backward()
     with torch.no_grad():
         rasterize_cpu(projected)
+    blend_weights_cpu(projected)
     return time.perf_counter() - start

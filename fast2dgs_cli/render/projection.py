@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..gaussians import Gaussians
 
-__all__ = ["TILE", "TOP_K", "EPS", "Projected", "TileBins", "project", "bin_tiles", "tile_grid"]
+__all__ = ["TILE", "TOP_K", "EPS", "BlendWeights", "Projected", "TileBins", "project", "bin_tiles", "tile_grid"]
 
 TILE = 16
 """Side of a square tile in pixels; a pixel's candidates are the Gaussians binned to its tile."""
@@ -53,6 +53,21 @@ class Projected:
     tile_box: Tensor
     height: int
     width: int
+
+
+@dataclass(frozen=True)
+class BlendWeights:
+    """The picture as a linear function of the colours: pixel ``p = y·W + x`` is ``Σ_k weights[p, k] ·
+    colour[ids[p, k]]``, its ``TOP_K`` selected Gaussians each weighted by ``w / (Σw + EPS)``.
+
+    Attributes:
+        ids: ``[H·W, TOP_K]`` int32 selected Gaussians, in selection order (largest weight first); −1 marks an
+            empty slot.
+        weights: ``[H·W, TOP_K]`` float32 normalized weights, 0 in empty slots.
+    """
+
+    ids: Tensor
+    weights: Tensor
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,14 @@ most ``_CHUNK_ELEMENTS`` (pixel, candidate) pairs, never a dense pixels × Gauss
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import torch
 from torch import Tensor
 
-from .projection import EPS, TILE, TOP_K, Projected, TileBins, bin_tiles
+from .projection import EPS, TILE, TOP_K, BlendWeights, Projected, TileBins, bin_tiles
 
-__all__ = ["rasterize_reference"]
+__all__ = ["blend_weights_reference", "rasterize_reference"]
 
 _CHUNK_ELEMENTS = 1 << 21
 
@@ -26,10 +28,37 @@ _CHUNK_ELEMENTS = 1 << 21
 def rasterize_reference(projected: Projected) -> Tensor:
     """Render ``projected`` to an ``[H, W, 3]`` float32 image, differentiably."""
     bins = bin_tiles(projected)
+    pieces = []
+    for start, stop, widest in _tile_chunks(bins):
+        ids, weights = _select_tiles(projected, bins, start, stop, widest)
+        colours = projected.colors[ids.clamp_min(0)]  # [n, 256, k, 3]
+        total = weights.sum(-1, keepdim=True)
+        pieces.append(((weights[..., None] * colours).sum(-2) / (total + EPS)).to(projected.xys.device))
+    return _untile(pieces, bins, projected, projected.colors.new_zeros(0, TILE * TILE, 3))
+
+
+@torch.no_grad()
+def blend_weights_reference(projected: Projected) -> BlendWeights:
+    """The selected Gaussians of every pixel and their normalized weights (``BlendWeights``)."""
+    bins = bin_tiles(projected)
+    ids_pieces, weight_pieces = [], []
+    for start, stop, widest in _tile_chunks(bins):
+        ids, weights = _select_tiles(projected, bins, start, stop, widest)
+        weights = weights / (weights.sum(-1, keepdim=True) + EPS)
+        pad = TOP_K - ids.shape[-1]
+        ids_pieces.append(torch.nn.functional.pad(ids, (0, pad), value=-1).cpu())
+        weight_pieces.append(torch.nn.functional.pad(weights, (0, pad)).cpu())
+    ids = _untile(ids_pieces, bins, projected, torch.zeros(0, TILE * TILE, TOP_K, dtype=torch.int64))
+    weights = _untile(weight_pieces, bins, projected, torch.zeros(0, TILE * TILE, TOP_K))
+    pixels = projected.height * projected.width
+    return BlendWeights(ids.reshape(pixels, TOP_K).to(torch.int32), weights.reshape(pixels, TOP_K).float())
+
+
+def _tile_chunks(bins: TileBins) -> Iterator[tuple[int, int, int]]:
+    """Runs ``(start, stop, widest candidate list)`` of row-major tiles holding at most ``_CHUNK_ELEMENTS``
+    (pixel, candidate) pairs (a single tile may hold more)."""
     n_tiles = bins.tiles_x * bins.tiles_y
-    device = projected.xys.device
     counts = (bins.tile_start[1:] - bins.tile_start[:-1]).tolist()
-    pieces: list[Tensor] = []
     start = 0
     while start < n_tiles:
         stop, widest = start, 0
@@ -38,19 +67,28 @@ def rasterize_reference(projected: Projected) -> Tensor:
             if stop > start and (stop + 1 - start) * TILE * TILE * widest_next > _CHUNK_ELEMENTS:
                 break
             widest, stop = widest_next, stop + 1
-        pieces.append(_render_tiles(projected, bins, start, stop, widest).to(device))
+        yield start, stop, widest
         start = stop
-    tiles = torch.cat(pieces, dim=0) if pieces else torch.zeros(0, TILE * TILE, 3)
-    image = tiles.reshape(bins.tiles_y, bins.tiles_x, TILE, TILE, 3).permute(0, 2, 1, 3, 4)
-    image = image.reshape(bins.tiles_y * TILE, bins.tiles_x * TILE, 3)
+
+
+def _untile(pieces: list[Tensor], bins: TileBins, projected: Projected, empty: Tensor) -> Tensor:
+    """Per-tile rows ``[tiles, 256, C]`` (row-major tiles, row-major pixels) → ``[H, W, C]``."""
+    tiles = torch.cat(pieces, dim=0) if pieces else empty
+    channels = tiles.shape[-1]
+    image = tiles.reshape(bins.tiles_y, bins.tiles_x, TILE, TILE, channels).permute(0, 2, 1, 3, 4)
+    image = image.reshape(bins.tiles_y * TILE, bins.tiles_x * TILE, channels)
     return image[: projected.height, : projected.width]
 
 
-def _render_tiles(projected: Projected, bins: TileBins, start: int, stop: int, widest: int) -> Tensor:
-    """Render tiles ``start..stop-1`` (row-major tile ids) as ``[stop-start, 256, 3]``."""
+def _select_tiles(projected: Projected, bins: TileBins, start: int, stop: int, widest: int) -> tuple[Tensor, Tensor]:
+    """Each pixel's selection in tiles ``start..stop-1``: ``(ids, w)``, both ``[stop-start, 256, min(K, widest)]``.
+
+    ``ids`` are Gaussian indices (−1 for an empty slot) in descending weight, ``w = exp(−σ)`` (0 when empty),
+    differentiable with respect to the centres and conics.
+    """
     n = stop - start
     if widest == 0:
-        return projected.colors.new_zeros(n, TILE * TILE, 3)
+        return torch.full((n, TILE * TILE, 0), -1, dtype=torch.int64), projected.xys.new_zeros(n, TILE * TILE, 0)
     first = bins.tile_start[start:stop]
     count = bins.tile_start[start + 1 : stop + 1] - first
     slot = torch.arange(widest)
@@ -79,6 +117,5 @@ def _render_tiles(projected: Projected, bins: TileBins, start: int, stop: int, w
         k = min(TOP_K, widest)
         order, chosen = order[..., :k], key_sorted[..., :k] >= 0
     top_w = torch.gather(weight, -1, order) * chosen  # [n, 256, k]
-    top_c = projected.colors[torch.gather(cand[:, None, :].expand(-1, TILE * TILE, -1), -1, order)]
-    total = top_w.sum(-1, keepdim=True)
-    return (top_w[..., None] * top_c).sum(-2) / (total + EPS)
+    top_ids = torch.gather(cand[:, None, :].expand(-1, TILE * TILE, -1), -1, order)
+    return torch.where(chosen, top_ids, torch.full_like(top_ids, -1)), top_w

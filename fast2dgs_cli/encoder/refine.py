@@ -1,0 +1,132 @@
+"""Colour refinement: choose the colour codes for the picture the decoder will draw, not for the fitted floats.
+
+After ``quantize`` the geometry (positions, scales, rotations) is fixed at its decoded values, and for fixed
+geometry the rendered picture is *linear* in the colours (``render.BlendWeights``: pixel ``p`` is
+``Σ_g w_gp·c_g``). The colours are stored as orthonormal (Y, C1, C2) on grids of step ``s``, so the squared
+RGB error splits into three independent problems, one per stored channel, each an integer least-squares
+problem over the codes ``k_g``: minimize ``Σ_p (t_p − Σ_g w_gp·(lo + k_g·s))²``.
+
+It is solved by exact coordinate descent. With the residual ``e_p`` of the current codes, moving one code by
+``δ`` changes the error by ``A_g·s²·δ² − 2·s·δ·b_g`` (``A_g = Σ_p w_gp²``, ``b_g = Σ_p w_gp·e_p``), whose best
+integer is ``δ = round(b_g / (A_g·s))``, clamped to the code range. Sweeps visit the Gaussians in stored order,
+each only if a code sharing one of its pixels moved since its last visit, and stop when none did (at most
+``MAX_SWEEPS``). Every move lowers the squared error, so the result is
+never worse than nearest rounding, and it is deterministic. Cost: one forward render for the weights plus
+O(pixels × TOP_K) per sweep (about 0.2 s at 768×512 on 2 cores).
+
+This replaces quantization-aware fine-tuning by gradient: the rounding of every colour is decided against
+the decoder's exact geometry and grid, which absorbs most of the geometry's quantization error too. Measured
+on Kodak with the default bit depths after ``finetune`` (fourteen images, 2000 / 4000 / 7000 Gaussians), the
+decoded PSNR is 0.04 / 0.09 / 0.09 dB below the unquantized fit instead of 0.15 / 0.25 / 0.25 dB with nearest
+rounding, for 0.3 % more bytes (the codes drift off the smoothest distribution). A colour-only Adam tail on
+the quantized geometry (the previous approach) gained no more on top of this and cost a fifth more steps;
+a straight-through tail that also moves the geometry was 0.6 dB worse.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit
+from torch import Tensor
+
+from ..choices import Backend
+from ..render import blend_weights
+from .quantize import QuantizedAttribute, QuantizedGaussians, dequantize, dequantize_attribute, rgb_to_stored
+
+__all__ = ["MAX_SWEEPS", "refine_colours"]
+
+MAX_SWEEPS = 10
+"""Most coordinate-descent sweeps over the Gaussians (on Kodak the codes usually stop moving after 6–10)."""
+
+
+def refine_colours(
+    q: QuantizedGaussians, image: Tensor, backend: Backend | str = Backend.AUTO, max_sweeps: int = MAX_SWEEPS
+) -> QuantizedGaussians:
+    """``q`` with its colour codes re-chosen to minimize the squared error of the decoded picture to ``image``.
+
+    Args:
+        q: quantized Gaussians fitted to ``image``, at its size.
+        image: ``[H, W, 3]`` float target in [0, 1], ``H × W`` = ``q``'s reference size.
+        backend: ``cpu`` or ``torch`` computes the blend weights (``render.blend_weights``).
+        max_sweeps: most sweeps of coordinate descent.
+
+    Everything but the colour codes (grids, geometry, order) is returned unchanged.
+    """
+    if tuple(image.shape) != (q.height, q.width, 3):
+        raise ValueError(f"image is {tuple(image.shape)}, expected ({q.height}, {q.width}, 3)")
+    if q.count == 0:
+        return q
+    pixels = q.height * q.width
+    weights = blend_weights(dequantize(q), q.height, q.width, backend)
+    colour = q.color
+    values = dequantize_attribute(colour).astype(np.float64)
+    target = rgb_to_stored(image.detach().cpu().double().reshape(pixels, 3).numpy())
+    codes = colour.codes.astype(np.int64)
+    steps = colour.step.astype(np.float64)
+    _descend(weights.ids.numpy(), weights.weights.numpy(), target, values, codes, steps, (1 << colour.bits) - 1, max_sweeps)
+    refined = QuantizedAttribute(colour.bits, colour.lo, colour.hi, codes.astype(colour.codes.dtype))
+    return QuantizedGaussians(q.height, q.width, q.count, q.xy, q.scale, q.rotation, refined)
+
+
+@njit(cache=True)
+def _descend(ids, weights, target, values, codes, steps, top, max_sweeps):  # pragma: no cover - compiled
+    """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
+
+    ``ids``/``weights`` [P, K] are the blend weights. Returns the number of sweeps made.
+    """
+    n = codes.shape[0]
+    residual = target.copy()  # target − current picture
+    for p in range(ids.shape[0]):
+        for k in range(ids.shape[1]):
+            if ids[p, k] >= 0:
+                for c in range(3):
+                    residual[p, c] -= weights[p, k] * values[ids[p, k], c]
+    start = np.zeros(n + 1, np.int64)  # Gaussian g touches entries start[g]:start[g+1] of (pixel, weight)
+    for g in ids.ravel():
+        if g >= 0:
+            start[g + 1] += 1
+    for g in range(n):
+        start[g + 1] += start[g]
+    cursor = start[:n].copy()
+    pixel_of = np.empty(start[n], np.int64)
+    weight_of = np.empty(start[n], np.float64)
+    for p in range(ids.shape[0]):
+        for k in range(ids.shape[1]):
+            g = ids[p, k]
+            if g >= 0:
+                pixel_of[cursor[g]], weight_of[cursor[g]] = p, weights[p, k]
+                cursor[g] += 1
+    stale = np.ones(n, np.bool_)  # a Gaussian is revisited only after a code it shares a pixel with moved
+    sweeps = 0
+    while sweeps < max_sweeps and stale.any():
+        sweeps += 1
+        for g in range(n):
+            if not stale[g]:
+                continue
+            stale[g] = False
+            energy, pull0, pull1, pull2 = 0.0, 0.0, 0.0, 0.0
+            for e in range(start[g], start[g + 1]):
+                w, p = weight_of[e], pixel_of[e]
+                energy += w * w
+                pull0 += w * residual[p, 0]
+                pull1 += w * residual[p, 1]
+                pull2 += w * residual[p, 2]
+            if energy <= 0.0:
+                continue
+            moved = False
+            for c, pull in enumerate((pull0, pull1, pull2)):
+                best = codes[g, c] + int(np.floor(pull / (energy * steps[c]) + 0.5))
+                delta = min(max(best, 0), top) - codes[g, c]
+                if delta != 0:
+                    codes[g, c] += delta
+                    moved = True
+                    shift = delta * steps[c]
+                    for e in range(start[g], start[g + 1]):
+                        residual[pixel_of[e], c] -= weight_of[e] * shift
+            if moved:
+                for e in range(start[g], start[g + 1]):
+                    for k in range(ids.shape[1]):
+                        if ids[pixel_of[e], k] >= 0:
+                            stale[ids[pixel_of[e], k]] = True
+    return sweeps
