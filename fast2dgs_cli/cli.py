@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # help paragraphs reflow to the terminal's width
 )
 err = Console(stderr=True, soft_wrap=True)
 out = Console()
@@ -175,7 +176,8 @@ def encode(
 ) -> None:
     """Encode images to .g2d files (one summary line per file on stderr).
 
-    A folder or several files form a batch: outputs go to the -o folder (created if needed) or next to
+    One image: `f2dgs encode photo.png` writes photo.g2d; `f2dgs encode photo.png out.g2d` or `-o out.g2d`
+    names the output. A folder or several files form a batch: outputs go to the -o folder (created if needed) or next to
     each input, named after the input with the .g2d suffix. Alpha channels are discarded. The size is set
     by one of -q/--quality (default), --bpp or --gaussians.
     """
@@ -235,7 +237,11 @@ def decode(
     backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")] = False,
 ) -> None:
-    """Decode .g2d files to 8-bit RGB PNG, at the stored size or any other (Gaussians are continuous)."""
+    """Decode .g2d files to 8-bit RGB PNG, at the stored size or any other (Gaussians are continuous).
+
+    `f2dgs decode photo.g2d` writes photo.png (refused if it exists, without --force); `f2dgs decode
+    photo.g2d out.png` or `-o out.png` names the output; folders and several files form a batch.
+    """
     if scale is not None and (width is not None or height is not None):
         raise typer.BadParameter("give either --scale or --width/--height, not both", param_hint="--scale")
     if scale is not None and not scale > 0:
@@ -356,13 +362,14 @@ def train(
         Optional[Path], typer.Option(help="Teacher fit cache folder (default: ~/.cache/f2dgs/teacher).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of crops, initialization, batches and sampling.")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue from <out>.ckpt when it exists.")] = True,
+    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint OUT.ckpt (next to --out) when it exists.")] = True,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing weights file.")] = False,
 ) -> None:
     """Train the Deep Gaussian Prior and attribute networks (for --init prior) on a folder of photos.
 
     Writes the weights, a model card (.json) with the validation PSNR of prior vs gradient init, and
-    checkpoints to <out>.ckpt. Ship the weights as fast2dgs_cli/data/<name printed at the end>.
+    checkpoints to OUT.ckpt (OUT: the --out path). Ship the weights as fast2dgs_cli/data/NAME, the name
+    printed at the end.
     """
     if out.exists() and not force:
         err.print(f"error: {out} exists (use --force to overwrite)", highlight=False, markup=False)

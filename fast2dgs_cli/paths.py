@@ -2,7 +2,9 @@
 
 ``-`` stands for stdin (as a source) or stdout (as a target). A folder input expands to its files with an
 accepted suffix (not recursive). One input writes to ``-o`` or next to itself; several write into the ``-o``
-folder or next to themselves. An existing target is refused unless ``force``; the refusal is recorded on the
+folder or next to themselves. Without ``-o``, ``COMMAND IN OUT`` also works when ``OUT`` has the output suffix
+(``f2dgs encode photo.png photo.g2d``, ``f2dgs decode photo.g2d photo.png``): the output suffix is never an
+accepted input, so the two readings cannot be confused. An existing target is refused unless ``force``; the refusal is recorded on the
 job so a batch can go on with the other files.
 """
 
@@ -56,6 +58,8 @@ def _expand(inputs: list[str], accept: tuple[str, ...]) -> tuple[list[Path | Non
 
 def plan_jobs(inputs: list[str], output: str | None, suffix: str, force: bool, accept: tuple[str, ...]) -> list[Job]:
     """Plan the jobs of one command; raise ``ValueError`` for a command line that cannot work at all."""
+    if output is None and len(inputs) == 2 and inputs[1].lower().endswith(suffix) and suffix not in accept:
+        inputs, output = inputs[:1], inputs[1]
     sources, from_folder = _expand(inputs, accept)
     batch = from_folder or len(sources) > 1
     out_dir: Path | None = None

@@ -85,6 +85,16 @@ def test_encode_decode_round_trip(tmp_path: Path, encoded: Path) -> None:
     assert Image.open(tmp_path / "out.png").size == (40, 24)
 
 
+def test_input_then_output_without_dash_o(tmp_path: Path) -> None:
+    source = _png(tmp_path / "in.png")
+    assert _run("encode", str(source), str(tmp_path / "named.g2d"), *FAST).exit_code == 0
+    assert (tmp_path / "named.g2d").exists() and not (tmp_path / "in.g2d").exists()
+    assert _run("decode", str(tmp_path / "named.g2d"), str(tmp_path / "back.png")).exit_code == 0
+    assert Image.open(tmp_path / "back.png").size == (40, 24)
+    two_images = _run("encode", str(source), str(_png(tmp_path / "b.png")), *FAST)  # a batch, as before
+    assert two_images.exit_code == 0 and (tmp_path / "in.g2d").exists() and (tmp_path / "b.g2d").exists()
+
+
 def test_decode_at_other_sizes(tmp_path: Path, encoded: Path) -> None:
     assert _run("decode", str(encoded), "-o", str(tmp_path / "x2.png"), "--scale", "2").exit_code == 0
     assert Image.open(tmp_path / "x2.png").size == (80, 48)
