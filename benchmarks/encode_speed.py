@@ -4,7 +4,9 @@ For every Kodak image (768×512 or 512×768) it runs ``encode_image`` with the d
 on the fast CPU backend, after the kernels are warmed up (compiled or loaded from numba's on-disk cache),
 and records the wall time of each stage and the decoded PSNR. It then measures the **whole command**,
 ``f2dgs encode IMAGE -o OUT`` in a fresh process (interpreter start, imports, kernel cache load, encode,
-write), median of ``--cli-reps`` runs; and re-encodes ``--reference`` images with the pure-torch reference
+write), median of ``--cli-reps`` runs, with a breakdown of the fixed start-up cost of a fresh process
+(interpreter, ``import torch``, the rest of the codec's imports, loading the cached kernels, loading the
+networks); and re-encodes ``--reference`` images with the pure-torch reference
 backend and the same settings, to show the fast kernels cost no quality.
 
     python benchmarks/encode_speed.py [--kodak DIR] [--limit N] [--reference kodim05]
@@ -59,6 +61,36 @@ def cli_wall(image: Path, reps: int) -> list[float]:
     return times
 
 
+_STARTUP_SCRIPT = """
+import time
+t0 = time.perf_counter()
+import torch
+t1 = time.perf_counter()
+import fast2dgs_cli.codec, fast2dgs_cli.cli
+t2 = time.perf_counter()
+from fast2dgs_cli.render.cpu_backend import warm_up
+warm_up()
+t3 = time.perf_counter()
+from fast2dgs_cli.networks.predict import default_models
+default_models()
+t4 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
+"""
+
+
+def startup_breakdown(reps: int) -> dict[str, float]:
+    """Median seconds of each part of a fresh process's fixed start-up cost (kernels already cached)."""
+    rows = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+        bare = time.perf_counter() - start
+        done = subprocess.run([sys.executable, "-c", _STARTUP_SCRIPT], check=True, capture_output=True, text=True)
+        rows.append([bare, *map(float, done.stdout.split())])
+    names = ["interpreter_s", "import_torch_s", "import_f2dgs_s", "load_kernels_s", "load_networks_s"]
+    return {name: statistics.median(row[i] for row in rows) for i, name in enumerate(names)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
@@ -89,6 +121,7 @@ def main() -> None:
                           "encode_s_cpu": fast["encode_s"], "encode_s_torch": slow["encode_s"]})  # fmt: skip
         print(f"{stem}: cpu {fast['psnr']:.3f} dB vs torch {slow['psnr']:.3f} dB", flush=True)
     cli = cli_wall(files[0], args.cli_reps)
+    startup = startup_breakdown(args.cli_reps)
     defaults = EncodeOptions()
     summary = {
         "name": "encode_speed",
@@ -99,7 +132,7 @@ def main() -> None:
         "median_encode_s": statistics.median(r["encode_s"] for r in images),
         "max_encode_s": max(r["encode_s"] for r in images),
         "mean_psnr": statistics.fmean(r["psnr"] for r in images),
-        "cli": {"image": files[0].stem, "wall_s": cli, "median_wall_s": statistics.median(cli)},
+        "cli": {"image": files[0].stem, "wall_s": cli, "median_wall_s": statistics.median(cli), "startup": startup},
         "reference_backend": reference,
         "images": images,
     }

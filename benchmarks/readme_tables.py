@@ -103,9 +103,13 @@ def encode_speed_table() -> str:
             f"{ref['encode_s_torch']:.0f} s, against {ref['psnr_cpu']:.3f} dB in {ref['encode_s_cpu']:.1f} s on cpu."
         )
     lines.append(
-        "\nEncode s: `encode_image` in a warm process (init, fine-tuning, quantization, entropy coding, "
-        "verification). Wall s: the whole `f2dgs encode` command in a fresh process, start-up included."
+        "\nEncode s: `encode_image` in a warm process (init, fine-tuning, quantization, colour refinement, "
+        "entropy coding, verification). Wall s: the whole `f2dgs encode` command in a fresh process, start-up "
+        "included."
     )
+    if "startup" in cli:
+        parts = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.2f}" for k, v in cli["startup"].items())
+        lines.append(f"Fixed start-up of a fresh process (median s): {parts}.")
     return "\n".join(lines)
 
 
@@ -210,7 +214,26 @@ def baselines_table() -> str:
     return "\n".join(lines)
 
 
-TABLES = {"kodak": kodak_table, "render-speed": render_speed_table, "encode-speed": encode_speed_table, "prior": prior_table, "baselines": baselines_table, "rd": rd_table}
+def entropy_coders_table() -> str:
+    """Bits per Gaussian of each attribute under zstd and range coding, from ``entropy_coders.json``."""
+    path = RESULTS / "entropy_coders.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/entropy_coders.py`._"
+    data = json.loads(path.read_text())
+    coders = list(data["mean_total"])
+    lines = ["| attribute | " + " | ".join(coders) + " |", "|---|" + "---:|" * len(coders)]
+    for name, row in data["mean_bits_per_gaussian"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{row[c]:.2f}" for c in coders) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{data['mean_total'][c]:.2f}**" for c in coders) + " |")
+    s = data["settings"]
+    lines.append(
+        f"\nBits per Gaussian, mean over {len(s['images'])} Kodak images at {s['gaussians']} Gaussians "
+        "(grid parameters and chunk framing excluded)."
+    )
+    return "\n".join(lines)
+
+
+TABLES = {"entropy-coders": entropy_coders_table, "kodak": kodak_table, "render-speed": render_speed_table, "encode-speed": encode_speed_table, "prior": prior_table, "baselines": baselines_table, "rd": rd_table}
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ integer is ``δ = round(b_g / (A_g·s))``, clamped to the code range. Sweeps vis
 each only if a code sharing one of its pixels moved since its last visit, and stop when none did (at most
 ``MAX_SWEEPS``). Every move lowers the squared error, so the result is
 never worse than nearest rounding, and it is deterministic. Cost: one forward render for the weights plus
-O(pixels × TOP_K) per sweep (about 0.2 s at 768×512 on 2 cores).
+O(pixels × TOP_K) per sweep: about 0.35 s for 10 000 Gaussians at 768×512 on 2 cores, where the ten steps
+of the tail it replaces took 0.55 s.
 
 This replaces quantization-aware fine-tuning by gradient: the rounding of every colour is decided against
 the decoder's exact geometry and grid, which absorbs most of the geometry's quantization error too. Measured
@@ -26,7 +27,6 @@ a straight-through tail that also moves the geometry was 0.6 dB worse.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from numba import njit
 from torch import Tensor
 
@@ -37,7 +37,7 @@ from .quantize import QuantizedAttribute, QuantizedGaussians, dequantize, dequan
 __all__ = ["MAX_SWEEPS", "refine_colours"]
 
 MAX_SWEEPS = 10
-"""Most coordinate-descent sweeps over the Gaussians (on Kodak the codes usually stop moving after 6–10)."""
+"""Most coordinate-descent sweeps (kodim05, 10 000 Gaussians: 3 sweeps give 95 % of the gain, 10 all of it)."""
 
 
 def refine_colours(
