@@ -8,6 +8,7 @@ Heavy modules (torch) are imported inside the commands, so ``f2dgs --help`` stay
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -177,9 +178,9 @@ def encode(
     """Encode images to .g2d files (one summary line per file on stderr).
 
     One image: `f2dgs encode photo.png` writes photo.g2d; `f2dgs encode photo.png out.g2d` or `-o out.g2d`
-    names the output. A folder or several files form a batch: outputs go to the -o folder (created if needed) or next to
-    each input, named after the input with the .g2d suffix. Alpha channels are discarded. The size is set
-    by one of -q/--quality (default), --bpp or --gaussians.
+    names the output. A folder or several files form a batch: outputs go to the -o folder (created if
+    needed) or next to each input, named after the input with the .g2d suffix. Alpha channels are
+    discarded. The size is set by one of -q/--quality (default), --bpp or --gaussians.
     """
     if sum(value is not None for value in (quality, bpp, gaussians)) > 1:
         raise typer.BadParameter("give only one of -q/--quality, --bpp, --gaussians", param_hint="rate")
@@ -443,5 +444,24 @@ def _plan(inputs: list[str], output: str | None, suffix: str, force: bool, accep
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point.
+
+    Once the command is done (its outputs written, closed and renamed into place), the process ends with
+    ``os._exit`` instead of a normal interpreter shutdown: tearing down torch's and numba's thread pools and
+    modules takes about 0.9 s on 2 cores, a quarter of a typical ``f2dgs encode``, and there is nothing left
+    to clean up.
+    """
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a closed pipe has nothing left to flush
+        pass
+    os._exit(code or 0)
