@@ -193,6 +193,15 @@ def test_results_are_deterministic_across_runs_and_thread_counts() -> None:
             assert torch.equal(a, b)
 
 
+def test_reference_gradients_are_deterministic_too() -> None:
+    g = random_scene(2000, 1)  # crowded enough that many pixels share Gaussians, as in a fit
+    first = _run(rasterize_reference, g, 128, 96)
+    for _ in range(3):
+        again = _run(rasterize_reference, g, 128, 96)
+        for a, b in zip(again[1] + again[2], first[1] + first[2]):
+            assert torch.equal(a, b)
+
+
 def test_forward_only_calls_save_no_backward_state(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("autograd path taken for a forward-only call")

@@ -31,7 +31,7 @@ def rasterize_reference(projected: Projected) -> Tensor:
     pieces = []
     for start, stop, widest in _tile_chunks(bins):
         ids, weights = _select_tiles(projected, bins, start, stop, widest)
-        colours = projected.colors[ids.clamp_min(0)]  # [n, 256, k, 3]
+        colours = _rows(projected.colors, ids.clamp_min(0))  # [n, 256, k, 3]
         total = weights.sum(-1, keepdim=True)
         pieces.append(((weights[..., None] * colours).sum(-2) / (total + EPS)).to(projected.xys.device))
     return _untile(pieces, bins, projected, projected.colors.new_zeros(0, TILE * TILE, 3))
@@ -52,6 +52,12 @@ def blend_weights_reference(projected: Projected) -> BlendWeights:
     weights = _untile(weight_pieces, bins, projected, torch.zeros(0, TILE * TILE, TOP_K))
     pixels = projected.height * projected.width
     return BlendWeights(ids.reshape(pixels, TOP_K).to(torch.int32), weights.reshape(pixels, TOP_K).float())
+
+
+def _rows(table: Tensor, index: Tensor) -> Tensor:
+    """``table[index]`` through ``index_select``, whose backward (``index_add``) sums in a fixed order on the
+    CPU; plain indexing's backward accumulates with atomics there, so gradients would vary from run to run."""
+    return torch.index_select(table, 0, index.reshape(-1)).reshape(*index.shape, table.shape[-1])
 
 
 def _tile_chunks(bins: TileBins) -> Iterator[tuple[int, int, int]]:
@@ -102,7 +108,7 @@ def _select_tiles(projected: Projected, bins: TileBins, start: int, stop: int, w
     qx = (tx[:, None] * TILE + local[None, :] % TILE).float()  # [n, 256]
     qy = (ty[:, None] * TILE + local[None, :] // TILE).float()
 
-    xys, conics = projected.xys[cand], projected.conics[cand]  # [n, M, 2], [n, M, 3]
+    xys, conics = _rows(projected.xys, cand), _rows(projected.conics, cand)  # [n, M, 2], [n, M, 3]
     dx = xys[:, None, :, 0] - qx[:, :, None]  # [n, 256, M]
     dy = xys[:, None, :, 1] - qy[:, :, None]
     a, b, c = conics[:, None, :, 0], conics[:, None, :, 1], conics[:, None, :, 2]
