@@ -1,7 +1,8 @@
 """The codec: image → `.g2d` bytes and back. The library under the CLI; it never prints.
 
 ```
-encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine_colours ─► write_g2d (zstd) ─► bytes
+encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine colours, geometry, colours
+               ─► write_g2d (zstd) ─► bytes
 decode_g2d:    bytes ─► read_g2d ─► dequantize ─► Gaussians.resized ─► render ─► pixels
 ```
 Decoding needs no network weights: everything it uses is in the file.
@@ -23,6 +24,7 @@ from .encoder.fit import FitConfig, finetune
 from .encoder.init import init_gaussians
 from .encoder.quantize import BitDepths, dequantize, encoder_bit_depths, quantize
 from .encoder.refine import refine_colours
+from .encoder.refine_geometry import refine_geometry
 from .gaussians import Gaussians
 from .metrics import psnr, to_uint8
 from .render import render, resolve_backend
@@ -105,6 +107,7 @@ def encode_image(
 
     clock = time.perf_counter()
     quantized = refine_colours(quantized, pixels, backend)
+    quantized = refine_colours(refine_geometry(quantized, pixels, backend), pixels, backend)
     seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

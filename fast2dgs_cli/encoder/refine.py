@@ -72,6 +72,28 @@ def refine_colours(
 
 
 @njit(cache=True)
+def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
+    """Invert the blend weights: Gaussian ``g`` is selected at pixels ``pixel_of[start[g]:start[g+1]]`` with
+    weights ``weight_of[...]`` (8 bytes an entry, pixels in ascending order)."""
+    start = np.zeros(n + 1, np.int64)
+    for g in ids.ravel():
+        if g >= 0:
+            start[g + 1] += 1
+    for g in range(n):
+        start[g + 1] += start[g]
+    cursor = start[:n].copy()
+    pixel_of = np.empty(start[n], np.int32)
+    weight_of = np.empty(start[n], np.float32)
+    for p in range(ids.shape[0]):
+        for k in range(ids.shape[1]):
+            g = ids[p, k]
+            if g >= 0:
+                pixel_of[cursor[g]], weight_of[cursor[g]] = p, weights[p, k]
+                cursor[g] += 1
+    return start, pixel_of, weight_of
+
+
+@njit(cache=True)
 def _descend(ids, weights, target, values, codes, steps, top, max_sweeps):  # pragma: no cover - compiled
     """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
 
@@ -84,21 +106,7 @@ def _descend(ids, weights, target, values, codes, steps, top, max_sweeps):  # pr
             if ids[p, k] >= 0:
                 for c in range(3):
                     residual[p, c] -= weights[p, k] * values[ids[p, k], c]
-    start = np.zeros(n + 1, np.int64)  # Gaussian g touches entries start[g]:start[g+1] of (pixel, weight)
-    for g in ids.ravel():
-        if g >= 0:
-            start[g + 1] += 1
-    for g in range(n):
-        start[g + 1] += start[g]
-    cursor = start[:n].copy()
-    pixel_of = np.empty(start[n], np.int32)  # 8 bytes an entry: ten entries a pixel
-    weight_of = np.empty(start[n], np.float32)
-    for p in range(ids.shape[0]):
-        for k in range(ids.shape[1]):
-            g = ids[p, k]
-            if g >= 0:
-                pixel_of[cursor[g]], weight_of[cursor[g]] = p, weights[p, k]
-                cursor[g] += 1
+    start, pixel_of, weight_of = entries_by_gaussian(ids, weights, n)
     stale = np.ones(n, np.bool_)  # a Gaussian is revisited only after a code it shares a pixel with moved
     sweeps = 0
     while sweeps < max_sweeps and stale.any():
