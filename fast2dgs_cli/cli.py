@@ -36,7 +36,7 @@ out = Console()
 EXIT_FAILURE = 1
 STEPS_HELP = (
     f"Fine-tuning steps (default: {DEFAULT_STEPS} at quality 70's density of Gaussians and above, up to "
-    f"{MAX_DEFAULT_STEPS} at half of it and below). After quantization the colour codes are re-chosen for the "
+    f"{MAX_DEFAULT_STEPS} at half of it and below). After quantization the codes are re-chosen for the "
     "decoded picture."
 )
 
@@ -363,7 +363,9 @@ def train(
         Optional[Path], typer.Option(help="Teacher fit cache folder (default: ~/.cache/f2dgs/teacher).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of crops, initialization, batches and sampling.")] = 0,
-    resume: Annotated[bool, typer.Option(help="Continue from the checkpoint OUT.ckpt (next to --out) when it exists.")] = True,
+    resume: Annotated[
+        bool, typer.Option(help="Continue from the checkpoint OUT.ckpt (next to --out) when it exists.")
+    ] = True,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite an existing weights file.")] = False,
 ) -> None:
     """Train the Deep Gaussian Prior and attribute networks (for --init prior) on a folder of photos.

@@ -4,8 +4,8 @@
 accepted suffix (not recursive). One input writes to ``-o`` or next to itself; several write into the ``-o``
 folder or next to themselves. Without ``-o``, ``COMMAND IN OUT`` also works when ``OUT`` has the output suffix
 (``f2dgs encode photo.png photo.g2d``, ``f2dgs decode photo.g2d photo.png``): the output suffix is never an
-accepted input, so the two readings cannot be confused. An existing target is refused unless ``force``; the refusal is recorded on the
-job so a batch can go on with the other files.
+accepted input, so the two readings cannot be confused. An existing target is refused unless ``force``; the
+refusal is recorded on the job so a batch can go on with the other files.
 """
 
 from __future__ import annotations

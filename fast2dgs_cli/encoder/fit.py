@@ -145,7 +145,8 @@ def finetune(
     for step in range(1, steps + 1):
         if config.time_budget is not None and time.perf_counter() - start >= config.time_budget:
             break
-        loss = _loss(config.loss, render(Gaussians(xy, log_scale.exp(), rotation, color), height, width, backend), target)
+        current = Gaussians(xy, log_scale.exp(), rotation, color)
+        loss = _loss(config.loss, render(current, height, width, backend), target)
         loss.backward()
         optimizer.step()
         losses.append(loss.item())

@@ -21,9 +21,10 @@ the decoder's exact geometry and grid, which absorbs part of the geometry's quan
 on Kodak with the default bit depths after ``finetune`` (fourteen images, 2000 / 4000 / 7000 Gaussians), the
 decoded PSNR is 0.04 / 0.09 / 0.09 dB below the unquantized fit instead of 0.15 / 0.25 / 0.25 dB with nearest
 rounding, for 0.3 % more bytes (the codes drift off the smoothest distribution); over the full Kodak rate
-sweep (``benchmarks/rd_kodak.py``), 0.04–0.12 dB by target, against 0.06–0.19 dB with the tail below. A colour-only Adam tail on
-the quantized geometry (the previous approach) gained no more on top of this and cost a fifth more steps;
-a straight-through tail that also moves the geometry was 0.6 dB worse.
+sweep (``benchmarks/rd_kodak.py``), 0.04–0.12 dB by target, against 0.06–0.19 dB with the tail below. A
+colour-only Adam tail on the quantized geometry (the previous approach) gained no more on top of this and
+cost a fifth more steps; a straight-through tail that also moves the geometry was 0.6 dB worse. The encoder
+follows it with ``refine_geometry.refine_geometry`` and a second colour refinement.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ def refine_colours(
     target = rgb_to_stored(image.detach().cpu().double().reshape(pixels, 3).numpy())
     codes = colour.codes.astype(np.int64)
     steps = colour.step.astype(np.float64)
-    _descend(weights.ids.numpy(), weights.weights.numpy(), target, values, codes, steps, (1 << colour.bits) - 1, max_sweeps)
+    top = (1 << colour.bits) - 1
+    _descend(weights.ids.numpy(), weights.weights.numpy(), target, values, codes, steps, top, max_sweeps)
     refined = QuantizedAttribute(colour.bits, colour.lo, colour.hi, codes.astype(colour.codes.dtype))
     return QuantizedGaussians(q.height, q.width, q.count, q.xy, q.scale, q.rotation, refined)
 

@@ -109,7 +109,9 @@ def _raw_weight(screen, x, y):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _descend_geometry(ids, weights, target, colours, codes, lo, step, top, width, height, max_sweeps, eps):  # pragma: no cover
+def _descend_geometry(
+    ids, weights, target, colours, codes, lo, step, top, width, height, max_sweeps, eps
+):  # pragma: no cover - compiled
     """Single-step coordinate descent on the geometry ``codes`` [N, 5] in place (see the module docstring)."""
     n = codes.shape[0]
     start, pixel_of, _ = entries_by_gaussian(ids, weights, n)
