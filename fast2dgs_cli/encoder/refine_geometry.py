@@ -13,7 +13,10 @@ estimate ignores). The y column stays sorted, so it keeps its delta coding and t
 Measured on three Kodak images at 4000 Gaussians (0.5 bpp), followed by a second colour refinement: the
 decoded PSNR goes from 0.11 dB below the unquantized fit to 0.07 dB *above* it (the codes now fit the image
 better than the floats they came from), for 0.1 % more bytes; moving only scales and rotations gets 0.15 dB of
-the 0.19.
+the 0.19. Over the 24 Kodak images and the rate sweep of ``benchmarks/rd_kodak.py`` (0.12–1.2 bpp), the decoded
+PSNR is 0.10–0.23 dB above the unquantized fit on average at every target (at most 0.007 dB below it on any
+image), and the BD-rate against JPEG went from −6.8 % to −11.4 %. Cost: about 2 s for 10 000 Gaussians at
+768×512 (one thread; 10 candidate moves per Gaussian and sweep, each re-evaluated over its pixels).
 """
 
 from __future__ import annotations
