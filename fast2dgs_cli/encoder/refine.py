@@ -56,21 +56,25 @@ def refine_colours(
 
     Everything but the colour codes (grids, geometry, order) is returned unchanged.
     """
-    if tuple(image.shape) != (q.height, q.width, 3):
-        raise ValueError(f"image is {tuple(image.shape)}, expected ({q.height}, {q.width}, 3)")
+    target = stored_target(q, image)
     if q.count == 0:
         return q
-    pixels = q.height * q.width
     weights = blend_weights(dequantize(q), q.height, q.width, backend)
     colour = q.color
     values = dequantize_attribute(colour).astype(np.float64)
-    target = rgb_to_stored(image.detach().cpu().double().reshape(pixels, 3).numpy())
     codes = colour.codes.astype(np.int64)
     steps = colour.step.astype(np.float64)
     top = (1 << colour.bits) - 1
     _descend(weights.ids.numpy(), weights.weights.numpy(), target, values, codes, steps, top, max_sweeps)
     refined = QuantizedAttribute(colour.bits, colour.lo, colour.hi, codes.astype(colour.codes.dtype))
     return QuantizedGaussians(q.height, q.width, q.count, q.xy, q.scale, q.rotation, refined)
+
+
+def stored_target(q: QuantizedGaussians, image: Tensor) -> np.ndarray:
+    """``image`` as ``[H·W, 3]`` float64 (Y, C1, C2), the space the colour codes live in; checks its size."""
+    if tuple(image.shape) != (q.height, q.width, 3):
+        raise ValueError(f"image is {tuple(image.shape)}, expected ({q.height}, {q.width}, 3)")
+    return rgb_to_stored(image.detach().cpu().double().reshape(q.height * q.width, 3).numpy())
 
 
 @njit(cache=True)

@@ -29,8 +29,8 @@ from torch import Tensor
 
 from ..choices import Backend
 from ..render import EPS, blend_weights, render
-from .quantize import QuantizedAttribute, QuantizedGaussians, dequantize, dequantize_attribute, rgb_to_stored
-from .refine import entries_by_gaussian
+from .quantize import QuantizedAttribute, QuantizedGaussians, dequantize, dequantize_attribute
+from .refine import entries_by_gaussian, stored_target
 
 __all__ = ["MAX_GEOMETRY_SWEEPS", "refine_geometry"]
 
@@ -51,12 +51,10 @@ def refine_geometry(
 
     Returns ``q`` itself when no move helps the rendered picture. Grids, colours and order are unchanged.
     """
-    if tuple(image.shape) != (q.height, q.width, 3):
-        raise ValueError(f"image is {tuple(image.shape)}, expected ({q.height}, {q.width}, 3)")
+    target = stored_target(q, image)
     if q.count == 0:
         return q
     height, width = q.height, q.width
-    target = rgb_to_stored(image.detach().cpu().double().reshape(height * width, 3).numpy())
     geometry = (q.xy, q.scale, q.rotation)
     codes = np.concatenate([a.codes for a in geometry], axis=1).astype(np.int64)  # x, y, ln s1, ln s2, θ
     lo = np.concatenate([a.lo for a in geometry]).astype(np.float64)
