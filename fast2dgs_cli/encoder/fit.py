@@ -5,7 +5,7 @@ positions, rotations and colours directly. The loop stops at whichever comes fir
 the wall-time budget. Without an explicit step count, ``default_steps`` picks one from the Gaussian density.
 
 The fit works on floats; the picture the decoder draws is settled after quantization, where
-``refine.refine_colours`` re-chooses every colour code against the decoded geometry.
+``refine.refine_colours`` and ``refine_geometry.refine_geometry`` re-choose the codes against it.
 
 The Adam update is the textbook one (Kingma & Ba, bias-corrected, β = (0.9, 0.999), ε = 1e-8) written out
 here: constructing ``torch.optim.Adam`` imports ``torch._dynamo``, about one second of start-up that every
