@@ -8,8 +8,8 @@ Why numba: it installs with plain ``pip`` as a wheel (no C compiler or CUDA tool
 ``prange`` runs tiles on all cores without the GIL, and ``cache=True`` keeps the compiled kernels on disk
 (``__pycache__``, or numba's user cache dir when that is read-only), so the JIT cost (seconds) is paid once
 per machine and later processes only load them; ``warm_up()`` reports that first-call cost separately.
-The inner loops (score a 4×4 pixel block against each candidate and keep every pixel's 10 best; blend;
-one candidate's gradient over a tile) are explicit 16-lane LLVM vector IR written through
+The inner loops (score a 4×4 pixel block against each candidate, select every pixel's 10 best and blend
+them; one candidate's gradient over a tile) are explicit 16-lane LLVM vector IR written through
 ``numba.extending.intrinsic``: LLVM lowers it to whatever SIMD the CPU has (AVX-512, AVX2, NEON, …), where
 numba's auto-vectorizer leaves 16-iteration loops scalar. The IR carries no fast-math flags: every lane
 rounds like the float32 reference (no FMA contraction, no reassociation); ``exp`` is a range-reduced
@@ -20,15 +20,21 @@ Data flow (one ``rasterize_cpu`` call)::
     tile_box ──_bin_kernel──► per-tile lists (ascending Gaussian id) + per-Gaussian slot ranges
     xys, conics, colors ──_forward_kernel (prange over chunks of 16×16 tiles, each chunk with its own
         scratch buffers; per tile, 4×4-pixel blocks of 16 SIMD lanes)
-        ──► image [H, W, 3]  (+ if autograd needs it: per-pixel top-K list indices int32, Σw float32)
-    dL/dimage ──_backward_kernel (prange over tiles)──► one gradient slot per (tile, Gaussian) intersection
+        ──► image [H, W, 3]  (+ if autograd needs it: per intersection and 4×4 block, the 16-bit mask of
+            the pixels that selected it; per pixel Σw float32)
+    dL/dimage ──_backward_kernel (prange over tiles; each candidate visits the blocks its masks name)
+              ──► one gradient slot per (tile, Gaussian) intersection
               ──_reduce_kernel (prange over Gaussians)──► dL/dxys, dL/dconics, dL/dcolors
 
-Selection: each block keeps, per lane, K rows of (σ, list index) sorted by σ in registers; candidates arrive
-in ascending list order and a new σ is inserted strictly after equal ones, so the K smallest σ — the K
-largest weights — are kept with ties to the lower index, the reference's rule (it ranks ``exp(−σ)``, which
-only differs when ``exp`` rounds two distinct σ to the same float32 weight, a one-ulp coincidence). σ is
-evaluated in float32 with the reference's operation order.
+Selection, in two passes over a block's candidates (ascending list = Gaussian index order): the first
+scores them all and keeps, per lane, only the K smallest σ *values* sorted in registers (a min/max
+insertion network, half the work of carrying indices along); its K-th value τ then defines the selection
+exactly — every σ < τ, plus the first σ = τ in index order until K are taken — which is the K largest
+weights with ties to the lower index, the reference's rule (it ranks ``exp(−σ)``, which only differs when
+``exp`` rounds two distinct σ to the same float32 weight, a one-ulp coincidence). The second pass blends
+each selected candidate into the lanes that took it (its colour is a broadcast, no gather), so a pixel's
+terms are summed in Gaussian-index order, not the reference's weight order: the same value up to float32
+rounding. σ is evaluated in float32 with the reference's operation order.
 
 Determinism and races: a tile owns its pixels and its intersection slots, so threads never write the same
 memory; each Gaussian sums its slots in a fixed (tile) order. No atomics; results do not depend on the
@@ -41,8 +47,8 @@ by nothing, and a pixel has at most ``TOP_K`` terms, so ``|Δout| ≤ 2·TOP_K·
 bounds each Gaussian to the box of its ellipse ``σ ≤ SIGMA_CUTOFF`` (plus a one-pixel margin), and a block
 skips the Gaussians whose box misses it.
 
-Memory is O(pixels·TOP_K + intersections): the per-pixel int32 list indices (40 B/pixel) and Σw (4 B/pixel)
-exist only when autograd needs them; forward-only calls allocate the image and the bins only.
+Memory is O(pixels + intersections): the lane masks (32 B per intersection) and Σw (4 B/pixel) exist only
+when autograd needs them; forward-only calls allocate the image and the bins only.
 """
 
 from __future__ import annotations
@@ -69,8 +75,6 @@ SIGMA_CUTOFF = 27.65
 
 _K = TOP_K
 _LANES = 16  # a 4×4 block of pixels
-_BLOCK_KEYS = _K * _LANES
-_TILE_KEYS = (TILE // 4) ** 2 * _BLOCK_KEYS
 _TILE_PIX = TILE * TILE
 _CUT32 = np.float32(SIGMA_CUTOFF)
 _BOX_CUT = SIGMA_CUTOFF * (1.0 + 1e-4) + 1e-3  # float64 σ bound used for the ellipse boxes
@@ -159,96 +163,73 @@ def _is_array(ty, dtype) -> bool:
 
 
 @intrinsic
-def _select_block(typingctx, sigmas, index, x0, y0, params, count, lst, n, cut):
-    """Merge every listed candidate into the block's K rows ``sigmas`` / ``index`` [K·16], ascending in σ.
+def _render_block(typingctx, x0, y0, params, cols, count, lst, n, cut, keys, save, hits, hit_base, inside, res):
+    """Select and blend one 4×4 block: ``res`` [4·16] ← per lane ``(d, r, g, b)``, ``d = Σw + EPS``, ``r = Σw·r / d``.
 
-    Row ``k`` ends up holding each lane's ``k``-th smallest valid σ (``+inf`` when there are fewer) and its
-    list index (−1 when empty); a σ that is negative, NaN or ``≥ cut`` is not valid. Candidates arrive in
-    ascending index order and a new σ only passes an **equal** one strictly after it, so ties keep the lower
-    index first. The rows live in registers across the candidate loop.
+    Pass 1 scores the ``n`` listed candidates (σ into ``keys`` [16·n]; a σ that is negative, NaN or ``≥ cut``
+    counts as ``+inf``) and keeps each lane's K smallest σ, values only, sorted in registers by a min/max
+    insertion network. Its K-th value ``τ`` decides the selection: every σ < τ, then the first σ = τ in list
+    (= Gaussian index) order until K are taken — the reference's K largest weights with ties to the lower
+    index. Pass 2 walks the list again and blends each selected candidate into the lane sums (its colour is
+    one broadcast; no gather). If ``save``, candidate ``m``'s lane mask (limited to the ``inside`` lanes) is
+    stored at ``hits[hit_base + 16·m]`` for the backward pass.
     """
-    ok = _is_array(sigmas, types.float32) and _is_array(index, types.int32)
-    ok = ok and _is_array(params, types.float32) and _is_array(lst, types.int32)
-    if not ok or (x0, y0, cut) != (types.float32,) * 3:
+    ok = _is_array(params, types.float32) and _is_array(cols, types.float32) and _is_array(lst, types.int32)
+    ok = ok and _is_array(keys, types.float32) and _is_array(hits, types.int16) and _is_array(res, types.float32)
+    if not ok or (x0, y0, cut) != (types.float32,) * 3 or save != types.boolean:
         return None
-    sig = types.void(sigmas, index, x0, y0, params, count, lst, n, cut)
+    sig = types.void(x0, y0, params, cols, count, lst, n, cut, keys, save, hits, hit_base, inside, res)
 
     def codegen(context, builder, signature, args):
         v, f = _Simd(context, builder), builder
-        sigmas_v, index_v, x0_v, y0_v, params_v, count_v, lst_v, n_v, cut_v = args
+        x0_v, y0_v, params_v, cols_v, count_v, lst_v, n_v, cut_v, keys_v, save_v, hits_v, base_v, inside_v, res_v = args
         tys = signature.args
-        sigmas_p, index_p = v.data(tys[0], sigmas_v), v.data(tys[1], index_v)
-        params_p, lst_p = v.data(tys[4], params_v), v.data(tys[6], lst_v)
-        count_i, n_i = v.int64(count_v, tys[5]), v.int64(n_v, tys[7])
-        inf = v.const(math.inf)
+        params_p, cols_p, lst_p = v.data(tys[2], params_v), v.data(tys[3], cols_v), v.data(tys[5], lst_v)
+        keys_p, hits_p, res_p = v.data(tys[8], keys_v), v.data(tys[10], hits_v), v.data(tys[13], res_v)
+        count_i, n_i, base_i = v.int64(count_v, tys[4]), v.int64(n_v, tys[6]), v.int64(base_v, tys[11])
+        inside_m = f.trunc(v.int64(inside_v, tys[12]), _MASK)
+        save_b = context.cast(f, save_v, tys[9], types.boolean)
+        inf, zero = v.const(math.inf), v.const(0.0)
         rows = [cgutils.alloca_once_value(f, inf) for _ in range(_K)]  # promoted to registers by LLVM
-        ids = [cgutils.alloca_once_value(f, v.const(-1, _VI32)) for _ in range(_K)]
-        with cgutils.for_range(f, n_i) as loop:
-            m = f.load(f.gep(lst_p, [loop.index]))
-            sigma, _, _ = v.sigma(x0_v, y0_v, *v.candidate(params_p, count_i, f.sext(m, _I64)))
-            valid = f.and_(f.fcmp_ordered(">=", sigma, v.const(0.0)), f.fcmp_ordered("<", sigma, v.splat(cut_v)))
+        with cgutils.for_range(f, n_i) as loop:  # pass 1: σ of every candidate, each lane's K smallest
+            m = f.sext(f.load(f.gep(lst_p, [loop.index])), _I64)
+            sigma, _, _ = v.sigma(x0_v, y0_v, *v.candidate(params_p, count_i, m))
+            valid = f.and_(f.fcmp_ordered(">=", sigma, zero), f.fcmp_ordered("<", sigma, v.splat(cut_v)))
             key = f.select(valid, sigma, inf)
-            last = f.fcmp_ordered("<", key, f.load(rows[-1]))
-            with f.if_then(v.any(last)):
-                mv = v.splat(m, _VI32)
-                old = [f.load(r) for r in rows]
-                old_ids = [f.load(r) for r in ids]
-                below = [f.fcmp_ordered("<", key, row) for row in old[:-1]] + [last]
-                for k in range(_K - 1, -1, -1):  # row_k ← row_{k−1} if key < row_{k−1}, else key if key < row_k
-                    value, ident = f.select(below[k], key, old[k]), f.select(below[k], mv, old_ids[k])
-                    if k > 0:
-                        value = f.select(below[k - 1], old[k - 1], value)
-                        ident = f.select(below[k - 1], old_ids[k - 1], ident)
-                    f.store(value, rows[k])
-                    f.store(ident, ids[k])
-        for k in range(_K):
-            offset = ir.Constant(_I64, k * _LANES)
-            f.store(f.load(rows[k]), v.ptr(sigmas_p, offset, _VF32), align=4)
-            f.store(f.load(ids[k]), v.ptr(index_p, offset, _VI32), align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _blend_block(typingctx, sigmas, index, cols, res):
-    """Blend a block's selected candidates: ``res`` [4·16] ← per lane ``(d, r, g, b)`` with ``d = Σw + EPS`` and
-    ``r = Σw·r / d`` (float32, the reference's operation order).
-
-    ``cols`` holds the tile's colours as (r, g, b, 0) quads: one 16-byte load per selected candidate, then
-    a 16×4 transpose by shuffles, instead of 48 scalar loads per row.
-    """
-    ok = _is_array(sigmas, types.float32) and _is_array(index, types.int32)
-    if not (ok and _is_array(cols, types.float32) and _is_array(res, types.float32)):
-        return None
-    sig = types.void(sigmas, index, cols, res)
-
-    def codegen(context, builder, signature, args):
-        v, f = _Simd(context, builder), builder
-        sigmas_v, index_v, cols_v, res_v = args
-        tys = signature.args
-        sigmas_p, index_p = v.data(tys[0], sigmas_v), v.data(tys[1], index_v)
-        cols_p, res_p = v.data(tys[2], cols_v), v.data(tys[3], res_v)
-        quad = ir.VectorType(_F32, 4)
-        zero = v.const(0.0)
-        sums = [zero] * 4
-        for k in range(_K):
-            offset = ir.Constant(_I64, k * _LANES)
-            ident = f.load(v.ptr(index_p, offset, _VI32), align=4)
-            valid = f.icmp_signed("!=", ident, v.const(-1, _VI32))
-            sigma = f.load(v.ptr(sigmas_p, offset, _VF32), align=4)
-            weight = f.select(valid, v.exp_neg(f.select(valid, sigma, zero)), zero)
-            index = f.select(valid, ident, v.const(0, _VI32))
-            quads = []
-            for lane in range(_LANES):
-                m = f.sext(f.extract_element(index, ir.Constant(_I32, lane)), _I64)
-                quads.append(f.load(v.ptr(cols_p, f.shl(m, ir.Constant(_I64, 2)), quad), align=4))
-            colours = _transpose_quads(f, quads)
-            sums[0] = f.fadd(sums[0], weight)
-            for ch in range(3):
-                sums[ch + 1] = f.fadd(sums[ch + 1], f.select(valid, f.fmul(weight, colours[ch]), zero))
-        norm = f.fadd(sums[0], v.const(float(np.float32(_EPS))))
-        outputs = [norm] + [f.fdiv(total, norm) for total in sums[1:]]
+            f.store(key, v.ptr(keys_p, f.shl(loop.index, ir.Constant(_I64, 4)), _VF32), align=4)
+            with f.if_then(v.any(f.fcmp_ordered("<", key, f.load(rows[-1])))):
+                for row in rows:  # the smaller value stays, the larger moves on
+                    old = f.load(row)
+                    less = f.fcmp_ordered("<", key, old)
+                    f.store(f.select(less, key, old), row)
+                    key = f.select(less, old, key)
+        tau = f.load(rows[-1])
+        below = [f.zext(f.fcmp_ordered("<", f.load(row), tau), _VI32) for row in rows]
+        n_below = below[0]
+        for flag in below[1:]:
+            n_below = f.add(n_below, flag)
+        finite = f.fcmp_ordered("<", tau, inf)  # fewer than K valid candidates: take them all, no ties at +inf
+        quota = cgutils.alloca_once_value(f, f.select(finite, f.sub(v.const(_K, _VI32), n_below), v.const(0, _VI32)))
+        sums = [cgutils.alloca_once_value(f, zero) for _ in range(4)]
+        with cgutils.for_range(f, n_i) as loop:  # pass 2: take σ < τ, then the first ties σ = τ; blend them
+            key = f.load(v.ptr(keys_p, f.shl(loop.index, ir.Constant(_I64, 4)), _VF32), align=4)
+            left = f.load(quota)
+            tie = f.and_(f.fcmp_ordered("==", key, tau), f.icmp_signed(">", left, v.const(0, _VI32)))
+            f.store(f.sub(left, f.zext(tie, _VI32)), quota)
+            take = f.or_(f.fcmp_ordered("<", key, tau), tie)
+            with f.if_then(v.any(take)):
+                m = f.sext(f.load(f.gep(lst_p, [loop.index])), _I64)
+                weight = f.select(take, v.exp_neg(f.select(take, key, zero)), zero)
+                f.store(f.fadd(f.load(sums[0]), weight), sums[0])
+                for ch in range(3):
+                    colour = v.splat(v.at(cols_p, v.add(f.shl(m, ir.Constant(_I64, 2)), ch)))
+                    term = f.select(take, f.fmul(weight, colour), zero)
+                    f.store(f.fadd(f.load(sums[ch + 1]), term), sums[ch + 1])
+                with f.if_then(save_b):
+                    lanes = f.and_(f.bitcast(take, _MASK), inside_m)
+                    f.store(lanes, f.gep(hits_p, [f.add(base_i, f.shl(m, ir.Constant(_I64, 4)))]))
+        norm = f.fadd(f.load(sums[0]), v.const(float(np.float32(_EPS))))
+        outputs = [norm] + [f.fdiv(f.load(total), norm) for total in sums[1:]]
         for q, value in enumerate(outputs):
             f.store(value, v.ptr(res_p, ir.Constant(_I64, q * _LANES), _VF32), align=4)
         return context.get_dummy_value()
@@ -256,116 +237,71 @@ def _blend_block(typingctx, sigmas, index, cols, res):
     return sig, codegen
 
 
-def _shuffle(builder, x, y, mask):
-    return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(_I32, len(mask)), mask))
-
-
-def _transpose_quads(builder, quads):
-    """16 (r, g, b, ·) quads → three 16-lane vectors r, g, b."""
-    pairs = [_shuffle(builder, quads[i], quads[i + 1], list(range(8))) for i in range(0, 16, 2)]
-    octs = [_shuffle(builder, pairs[i], pairs[i + 1], list(range(16))) for i in range(0, 8, 2)]  # 4 lanes each
-    channels = []
-    for ch in range(3):
-        low = _shuffle(builder, octs[0], octs[1], [ch + 4 * i for i in range(8)] + [0] * 8)
-        high = _shuffle(builder, octs[2], octs[3], [ch + 4 * i for i in range(8)] + [0] * 8)
-        channels.append(_shuffle(builder, low, high, list(range(8)) + list(range(16, 24))))
-    return channels
-
-
 @intrinsic
-def _save_block(typingctx, index, sel, sel_base, nx, ny):
-    """Save a block's selection for backward: ``sel[sel_base + k·16 + lane]`` = list index, or −1 when the
-    slot is empty or the lane lies outside the image (only the first ``nx`` columns, ``ny`` rows are inside).
+def _backward_candidate(typingctx, hits, x0, y0, params, cols, count, m, lanes, out):
+    """Gradient of list entry ``m`` over the tile's blocks whose lanes selected it.
+
+    ``hits[16·m + blk]`` is the 16-bit lane mask of block ``blk``'s pixels whose top-K selection holds
+    ``m``; those lanes contribute (gmod-spec §5.1, using ``Σ_k w_k·c_k·v = (Σw+EPS)·out·v``):
+    ``dL/dσ = w/(Σw+EPS)·(out·v − c·v)`` and colour ``w/(Σw+EPS)·v``, with ``lanes`` [16 blocks · 5 · 16] =
+    (v_r, v_g, v_b, out·v, 1/(Σw+EPS)). The 8 sums (xy, conic, colour) stay in registers across blocks, then
+    reduce over lanes by a fixed pairwise tree into ``out`` [8] float64.
     """
-    if not (_is_array(index, types.int32) and _is_array(sel, types.int32)):
+    ok = _is_array(hits, types.int16) and _is_array(params, types.float32) and _is_array(cols, types.float32)
+    if not (ok and _is_array(lanes, types.float32) and _is_array(out, types.float64)):
         return None
-    sig = types.void(index, sel, sel_base, nx, ny)
+    sig = types.void(hits, x0, y0, params, cols, count, m, lanes, out)
 
     def codegen(context, builder, signature, args):
         v, f = _Simd(context, builder), builder
-        index_v, sel_v, sel_base_v, nx_v, ny_v = args
+        hits_v, x0_v, y0_v, params_v, cols_v, count_v, m_v, lanes_v, out_v = args
         tys = signature.args
-        index_p, sel_p = v.data(tys[0], index_v), v.data(tys[1], sel_v)
-        sel_base_i = v.int64(sel_base_v, tys[2])
-        nx_i, ny_i = f.trunc(v.int64(nx_v, tys[3]), _I32), f.trunc(v.int64(ny_v, tys[4]), _I32)
-        lane_x = ir.Constant(_VI32, [i % 4 for i in range(_LANES)])
-        lane_y = ir.Constant(_VI32, [i // 4 for i in range(_LANES)])
-        inside = f.and_(f.icmp_signed("<", lane_x, v.splat(nx_i, _VI32)), f.icmp_signed("<", lane_y, v.splat(ny_i, _VI32)))
-        for k in range(_K):
-            ident = f.load(v.ptr(index_p, ir.Constant(_I64, k * _LANES), _VI32), align=4)
-            f.store(f.select(inside, ident, v.const(-1, _VI32)), v.ptr(sel_p, v.add(sel_base_i, k * _LANES), _VI32), align=4)
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
-@intrinsic
-def _backward_candidate(typingctx, sel, tile_base, x0, y0, params, cols, count, m, blocks, lanes, out):
-    """Gradient of list entry ``m`` over the tile's blocks ``blocks`` = (i0, i1, j0, j1) (inclusive).
-
-    Per block, the lanes whose saved top-K list holds ``m`` contribute (gmod-spec §5.1, using
-    ``Σ_k w_k·c_k·v = (Σw+EPS)·out·v``): ``dL/dσ = w/(Σw+EPS)·(out·v − c·v)`` and colour ``w/(Σw+EPS)·v``,
-    with ``lanes`` [16 blocks · 5 · 16] = (v_r, v_g, v_b, out·v, 1/(Σw+EPS)). The 8 sums (xy, conic, colour)
-    stay in registers across blocks, then reduce over lanes by a fixed pairwise tree into ``out`` [8] float64.
-    """
-    ok = _is_array(sel, types.int32) and _is_array(params, types.float32) and _is_array(cols, types.float32)
-    ok = ok and _is_array(lanes, types.float32) and _is_array(out, types.float64)
-    if not ok or not isinstance(blocks, types.UniTuple) or blocks.count != 4:
-        return None
-    sig = types.void(sel, tile_base, x0, y0, params, cols, count, m, blocks, lanes, out)
-
-    def codegen(context, builder, signature, args):
-        v, f = _Simd(context, builder), builder
-        sel_v, base_v, x0_v, y0_v, params_v, cols_v, count_v, m_v, blocks_v, lanes_v, out_v = args
-        tys = signature.args
-        sel_p, params_p, cols_p = v.data(tys[0], sel_v), v.data(tys[4], params_v), v.data(tys[5], cols_v)
-        lanes_p, out_p = v.data(tys[9], lanes_v), v.data(tys[10], out_v)
-        base_i, count_i, m_i = v.int64(base_v, tys[1]), v.int64(count_v, tys[6]), v.int64(m_v, tys[7])
-        x0_i, y0_i = v.int64(x0_v, tys[2]), v.int64(y0_v, tys[3])
-        i0, i1, j0, j1 = (v.int64(f.extract_value(blocks_v, q), blocks.dtype) for q in range(4))
+        hits_p, params_p, cols_p = v.data(tys[0], hits_v), v.data(tys[3], params_v), v.data(tys[4], cols_v)
+        lanes_p, out_p = v.data(tys[7], lanes_v), v.data(tys[8], out_v)
+        count_i, m_i = v.int64(count_v, tys[5]), v.int64(m_v, tys[6])
+        x0_i, y0_i = v.int64(x0_v, tys[1]), v.int64(y0_v, tys[2])
         px, py, a, b, c = v.candidate(params_p, count_i, m_i)
         c0, c1, c2 = (v.splat(v.at(cols_p, v.add(f.shl(m_i, ir.Constant(_I64, 2)), ch))) for ch in range(3))
         A, B, C = v.splat(a), v.splat(b), v.splat(c)
-        mv = v.splat(f.trunc(m_i, _I32), _VI32)
         zero = v.const(0.0)
         sums = [cgutils.alloca_once_value(f, zero) for _ in range(8)]
-        with cgutils.for_range(f, f.add(f.sub(j1, j0), ir.Constant(_I64, 1))) as row:
-            bj = f.add(j0, row.index)
-            with cgutils.for_range(f, f.add(f.sub(i1, i0), ir.Constant(_I64, 1))) as col:
-                bi = f.add(i0, col.index)
-                blk = f.add(f.shl(bj, ir.Constant(_I64, 2)), bi)
-                sel_row = f.add(base_i, f.mul(blk, ir.Constant(_I64, _BLOCK_KEYS)))
-                hit = None
-                for k in range(_K):
-                    eq = f.icmp_signed("==", f.load(v.ptr(sel_p, v.add(sel_row, k * _LANES), _VI32), align=4), mv)
-                    hit = eq if hit is None else f.or_(hit, eq)
-                with f.if_then(v.any(hit)):
-                    lane_row = f.mul(blk, ir.Constant(_I64, 5 * _LANES))
-                    v0, v1, v2, ov, inv = (f.load(v.ptr(lanes_p, v.add(lane_row, q * _LANES), _VF32), align=4) for q in range(5))
-                    bx = f.sitofp(f.add(x0_i, f.shl(bi, ir.Constant(_I64, 2))), _F32)
-                    by = f.sitofp(f.add(y0_i, f.shl(bj, ir.Constant(_I64, 2))), _F32)
-                    sigma, dx, dy = v.sigma(bx, by, px, py, a, b, c)
-                    share = f.fmul(v.exp_neg(f.select(hit, sigma, zero)), inv)  # w / (Σw + EPS)
-                    cv = f.fadd(f.fadd(f.fmul(c0, v0), f.fmul(c1, v1)), f.fmul(c2, v2))
-                    d_sigma = f.fmul(share, f.fsub(ov, cv))
-                    d_dx, d_dy = f.fmul(d_sigma, dx), f.fmul(d_sigma, dy)
-                    grads = (
-                        f.fmul(d_sigma, f.fadd(f.fmul(A, dx), f.fmul(B, dy))),
-                        f.fmul(d_sigma, f.fadd(f.fmul(B, dx), f.fmul(C, dy))),
-                        f.fmul(f.fmul(d_dx, dx), v.const(0.5)),
-                        f.fmul(d_dx, dy),
-                        f.fmul(f.fmul(d_dy, dy), v.const(0.5)),
-                        f.fmul(share, v0),
-                        f.fmul(share, v1),
-                        f.fmul(share, v2),
-                    )
-                    for slot, grad in zip(sums, grads):
-                        f.store(f.fadd(f.load(slot), f.select(hit, grad, zero)), slot)
+        hit_row = f.shl(m_i, ir.Constant(_I64, 4))
+        with cgutils.for_range(f, ir.Constant(_I64, 16)) as loop:
+            blk = loop.index
+            bits = f.zext(v.at(hits_p, f.add(hit_row, blk)), _I32)
+            with f.if_then(f.icmp_signed("!=", bits, ir.Constant(_I32, 0))):
+                lane_bits = ir.Constant(_VI32, [1 << i for i in range(_LANES)])  # a vector test: cheap on any SIMD
+                hit = f.icmp_signed("!=", f.and_(v.splat(bits, _VI32), lane_bits), v.const(0, _VI32))
+                lane_row = f.mul(blk, ir.Constant(_I64, 5 * _LANES))
+                v0, v1, v2, ov, inv = (f.load(v.ptr(lanes_p, v.add(lane_row, q * _LANES), _VF32), align=4) for q in range(5))
+                bx = f.sitofp(f.add(x0_i, f.shl(f.and_(blk, ir.Constant(_I64, 3)), ir.Constant(_I64, 2))), _F32)
+                by = f.sitofp(f.add(y0_i, f.shl(f.lshr(blk, ir.Constant(_I64, 2)), ir.Constant(_I64, 2))), _F32)
+                sigma, dx, dy = v.sigma(bx, by, px, py, a, b, c)
+                share = f.fmul(v.exp_neg(f.select(hit, sigma, zero)), inv)  # w / (Σw + EPS)
+                cv = f.fadd(f.fadd(f.fmul(c0, v0), f.fmul(c1, v1)), f.fmul(c2, v2))
+                d_sigma = f.fmul(share, f.fsub(ov, cv))
+                d_dx, d_dy = f.fmul(d_sigma, dx), f.fmul(d_sigma, dy)
+                grads = (
+                    f.fmul(d_sigma, f.fadd(f.fmul(A, dx), f.fmul(B, dy))),
+                    f.fmul(d_sigma, f.fadd(f.fmul(B, dx), f.fmul(C, dy))),
+                    f.fmul(f.fmul(d_dx, dx), v.const(0.5)),
+                    f.fmul(d_dx, dy),
+                    f.fmul(f.fmul(d_dy, dy), v.const(0.5)),
+                    f.fmul(share, v0),
+                    f.fmul(share, v1),
+                    f.fmul(share, v2),
+                )
+                for slot, grad in zip(sums, grads):
+                    f.store(f.fadd(f.load(slot), f.select(hit, grad, zero)), slot)
         for q, slot in enumerate(sums):
             f.store(_tree_sum(f, f.fpext(f.load(slot), ir.VectorType(ir.DoubleType(), _LANES))), f.gep(out_p, [ir.Constant(_I64, q)]))
         return context.get_dummy_value()
 
     return sig, codegen
+
+
+def _shuffle(builder, x, y, mask):
+    return builder.shuffle_vector(x, y, ir.Constant(ir.VectorType(_I32, len(mask)), mask))
 
 
 def _tree_sum(builder, row):
@@ -440,10 +376,11 @@ def _gaussian_boxes(xys, conics):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _tile_scratch(capacity):  # pragma: no cover - compiled
-    """Per-thread-chunk buffers for tiles of up to ``capacity`` candidates: params, cols, boxes, lists."""
+    """Per-thread-chunk buffers for tiles of up to ``capacity`` candidates: params, cols, boxes, lists, keys."""
     params = np.empty(5 * capacity, np.float32)
     cols = np.zeros(4 * capacity, np.float32)
-    return params, cols, np.empty((4, capacity), np.float32), np.empty(16 * capacity, np.int32)
+    lists, keys = np.empty(16 * capacity, np.int32), np.empty(_LANES * capacity, np.float32)
+    return params, cols, np.empty((4, capacity), np.float32), lists, keys
 
 
 @njit(cache=True)
@@ -493,21 +430,26 @@ def _block_lists(boxes, count, x0, y0, lists, sizes):  # pragma: no cover - comp
 
 
 @njit(cache=True, error_model="numpy")
-def _render_tile(params, cols, boxes, lists, count, t, x0, y0, width, height, out, sel, norm):  # pragma: no cover
-    """Select and blend one tile's pixels into ``out``; if ``sel`` is non-empty save the backward state."""
-    sigmas = np.empty(_BLOCK_KEYS, np.float32)
-    index = np.empty(_BLOCK_KEYS, np.int32)
+def _render_tile(params, cols, boxes, lists, keys, count, start, t, x0, y0, width, height, out, hits, norm):  # pragma: no cover
+    """Render one tile's pixels into ``out``; if ``hits`` is non-empty save the backward state (see
+    ``_forward_kernel``)."""
     sizes = np.empty(16, np.int64)
     res = np.empty(4 * _LANES, np.float32)
-    save = sel.shape[0] > 0
+    save = hits.shape[0] > 0
+    if save:
+        hits[16 * start : 16 * (start + count)] = 0
     _block_lists(boxes, count, x0, y0, lists, sizes)
     for blk in range(16):
         bx, by = x0 + 4 * (blk % 4), y0 + 4 * (blk // 4)
         if bx >= width or by >= height:
             continue
+        nx, ny = min(4, width - bx), min(4, height - by)
+        inside = ((1 << nx) - 1) * (0x1111 & ((1 << (4 * ny)) - 1))  # lanes x < nx of rows y < ny
         lst = lists[blk * count : (blk + 1) * count]
-        _select_block(sigmas, index, np.float32(bx), np.float32(by), params, count, lst, sizes[blk], _CUT32)
-        _blend_block(sigmas, index, cols, res)
+        _render_block(
+            np.float32(bx), np.float32(by), params, cols, count, lst, sizes[blk], _CUT32, keys, save, hits,
+            16 * start + blk, inside, res,
+        )  # fmt: skip
         for lane in range(_LANES):
             x, y = bx + lane % 4, by + lane // 4
             if x < width and y < height:
@@ -516,21 +458,20 @@ def _render_tile(params, cols, boxes, lists, count, t, x0, y0, width, height, ou
                 out[y, x, 2] = res[3 * _LANES + lane]
                 if save:
                     norm[t * _TILE_PIX + blk * _LANES + lane] = res[lane]
-        if save:
-            _save_block(index, sel, t * _TILE_KEYS + blk * _BLOCK_KEYS, min(4, width - bx), min(4, height - by))
 
 
 @njit(parallel=True, cache=True)
-def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width, height, tiles_x, out, sel, norm):
+def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width, height, tiles_x, out, hits, norm):
     """Render every tile into ``out`` [H, W, 3], writing every pixel (prange over chunks of tiles in ``order``).
 
-    If ``sel`` is non-empty, also save per pixel its K list indices (``sel`` [T·2560] int32, −1 = empty) and
-    ``Σw + EPS`` (``norm`` [T·256] float32), block-major within each tile.
+    If ``hits`` is non-empty, also save which pixels selected each intersection — ``hits[16·i + blk]`` is the
+    16-bit lane mask of tile block ``blk`` for intersection ``i`` (int16 [16·n_isect]) — and per pixel
+    ``Σw + EPS`` (``norm`` [T·256] float32, block-major within each tile).
     """  # noqa: D401
     gboxes = _gaussian_boxes(xys, conics)
     capacity = max(1, np.max(tile_start[1:] - tile_start[:-1]))
     for chunk in prange(n_chunks):
-        params, cols, boxes, lists = _tile_scratch(capacity)
+        params, cols, boxes, lists, keys = _tile_scratch(capacity)
         lo, hi = _chunk(chunk, n_chunks, order.shape[0])
         for i in range(lo, hi):
             t = order[i]
@@ -539,7 +480,7 @@ def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width
             x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
             if count > 0:
                 _load_tile(xys, conics, colors, gboxes, ids, start, count, params, cols, boxes)
-                _render_tile(params, cols, boxes, lists, count, t, x0, y0, width, height, out, sel, norm)
+                _render_tile(params, cols, boxes, lists, keys, count, start, t, x0, y0, width, height, out, hits, norm)
             else:  # no candidate: black (``out`` is not pre-zeroed)
                 out[y0 : min(y0 + TILE, height), x0 : min(x0 + TILE, width), :] = 0.0
 
@@ -562,29 +503,26 @@ def _block_lanes(t, blk, bx, by, width, height, out, grad_out, norm, lanes):  # 
 
 
 @njit(cache=True)
-def _backward_tile(params, cols, boxes, lanes, count, t, x0, y0, width, height, sel, norm, out, grad_out, slots, home):
-    """Compute each tile candidate's gradient over the blocks it can touch and write it to its slot."""  # noqa: D401
+def _backward_tile(params, cols, hits, lanes, count, t, x0, y0, width, height, norm, out, grad_out, slots, home):
+    """Compute each tile candidate's gradient over the pixels that selected it and write it to its slot."""  # noqa: D401
     for blk in range(16):
         bx, by = x0 + 4 * (blk % 4), y0 + 4 * (blk // 4)
         if bx < width and by < height:
             _block_lanes(t, blk, bx, by, width, height, out, grad_out, norm, lanes[blk * 5 * _LANES :])
-    last_i, last_j = min(3, (width - x0 - 1) // 4), min(3, (height - y0 - 1) // 4)  # blocks inside the image
     total = np.empty(8, np.float64)
     for m in range(count):
-        i0, i1, j0, j1 = _block_range(boxes, m, x0, y0)
-        blocks = (i0, min(i1, last_i), j0, min(j1, last_j))
-        _backward_candidate(sel, t * _TILE_KEYS, x0, y0, params, cols, count, m, blocks, lanes, total)
+        _backward_candidate(hits, x0, y0, params, cols, count, m, lanes, total)
         for q in range(8):
             slots[home[m], q] = total[q]
 
 
 @njit(parallel=True, cache=True)
-def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks, width, height, tiles_x, sel, norm, out, grad_out, slots):
+def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks, width, height, tiles_x, hits, norm, out, grad_out, slots):
     """Write each (tile, Gaussian) intersection's gradient to its own row of ``slots`` [n_isect, 8]."""  # noqa: D401
     gboxes = _gaussian_boxes(xys, conics)
     capacity = max(1, np.max(tile_start[1:] - tile_start[:-1]))
     for chunk in prange(n_chunks):
-        params, cols, boxes, _ = _tile_scratch(capacity)
+        params, cols, boxes, _, _ = _tile_scratch(capacity)
         lanes = np.empty(16 * 5 * _LANES, np.float32)
         lo, hi = _chunk(chunk, n_chunks, order.shape[0])
         for i in range(lo, hi):
@@ -595,7 +533,8 @@ def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks
                 _load_tile(xys, conics, colors, gboxes, ids, start, count, params, cols, boxes)
                 x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
                 _backward_tile(
-                    params, cols, boxes, lanes, count, t, x0, y0, width, height, sel, norm, out, grad_out, slots,
+                    params, cols, hits[16 * start : 16 * (start + count)], lanes, count, t, x0, y0, width, height, norm, out,
+                    grad_out, slots,
                     home[start : start + count],
                 )  # fmt: skip
 
@@ -615,32 +554,43 @@ def _reduce_kernel(gauss_start, slots, grad_xy, grad_conic, grad_color):  # prag
 
 # ----------------------------------------------------------------------------------------- blend weights
 @njit(parallel=True, cache=True)
-def _weights_kernel(sel, norm, tile_start, ids, xys, conics, tiles_x, width, height, out_ids, out_weights):  # pragma: no cover
-    """Expand the forward pass's saved selection into per-pixel Gaussian ids and normalized weights.
+def _weights_kernel(hits, norm, tile_start, ids, xys, conics, tiles_x, width, height, out_ids, out_weights):  # pragma: no cover
+    """Expand the forward pass's saved lane masks into per-pixel Gaussian ids and normalized weights, each
+    pixel's entries ordered like the reference: weight descending (σ ascending), ties by Gaussian index.
 
     Tiles without candidates have no saved state (the forward kernel only blackens them): their pixels get
     empty slots.
     """
+    out_ids[:] = -1
+    out_weights[:] = 0.0
     for t in prange(tile_start.shape[0] - 1):
         x0, y0, start = (t % tiles_x) * TILE, (t // tiles_x) * TILE, tile_start[t]
-        empty = tile_start[t + 1] == start
-        for blk in range(16):
-            for lane in range(_LANES):
-                x, y = x0 + 4 * (blk % 4) + lane % 4, y0 + 4 * (blk // 4) + lane // 4
-                if x >= width or y >= height:
-                    continue
-                pixel = y * width + x
-                total = np.float64(norm[t * _TILE_PIX + blk * _LANES + lane])
-                for k in range(_K):
-                    m = -1 if empty else sel[t * _TILE_KEYS + blk * _BLOCK_KEYS + k * _LANES + lane]
-                    if m < 0:
-                        out_ids[pixel, k], out_weights[pixel, k] = -1, 0.0
+        filled = np.zeros(_TILE_PIX, np.int64)
+        sigmas = np.empty((_TILE_PIX, _K), np.float32)
+        for i in range(start, tile_start[t + 1]):
+            g = ids[i]
+            for blk in range(16):
+                bits = np.int64(hits[16 * i + blk]) & 0xFFFF
+                for lane in range(_LANES):
+                    if not (bits >> lane) & 1:
                         continue
-                    g = ids[start + m]
+                    x, y = x0 + 4 * (blk % 4) + lane % 4, y0 + 4 * (blk // 4) + lane // 4
                     dx, dy = xys[g, 0] - np.float32(x), xys[g, 1] - np.float32(y)
                     axx, cyy, bxy = conics[g, 0] * dx * dx, conics[g, 2] * dy * dy, conics[g, 1] * dx * dy
                     sigma = np.float32(0.5) * (axx + cyy) + bxy
-                    out_ids[pixel, k], out_weights[pixel, k] = g, math.exp(-np.float64(sigma)) / total
+                    local, pixel = blk * _LANES + lane, y * width + x
+                    k = filled[local]  # insert in (σ, id) order; ids arrive ascending
+                    while k > 0 and sigmas[local, k - 1] > sigma:
+                        sigmas[local, k], out_ids[pixel, k] = sigmas[local, k - 1], out_ids[pixel, k - 1]
+                        k -= 1
+                    sigmas[local, k], out_ids[pixel, k] = sigma, g
+                    filled[local] += 1
+        for local in range(_TILE_PIX):
+            blk, lane = local // _LANES, local % _LANES
+            x, y = x0 + 4 * (blk % 4) + lane % 4, y0 + 4 * (blk // 4) + lane // 4
+            total = np.float64(norm[t * _TILE_PIX + local]) if filled[local] > 0 else 1.0
+            for k in range(filled[local]):
+                out_weights[y * width + x, k] = math.exp(-np.float64(sigmas[local, k])) / total
 
 
 # ------------------------------------------------------------------------------------------- torch glue
@@ -668,28 +618,28 @@ def _numpy(t: Tensor) -> np.ndarray:
 
 
 def _render(projected: Projected, xys: Tensor, conics: Tensor, colors: Tensor, bins: _Bins, save: bool):
-    """Run the forward kernel; return the image and, if ``save``, the per-pixel state for backward."""
+    """Run the forward kernel; return the image and, if ``save``, the state for backward (lane masks, Σw)."""
     image = torch.empty(projected.height, projected.width, 3, dtype=torch.float32)
     n_tiles = bins.tiles_x * bins.tiles_y
-    sel = np.empty(n_tiles * _TILE_KEYS if save else 0, np.int32)
+    hits = np.empty(16 * len(bins.ids) if save else 0, np.int16)
     norm = np.empty(n_tiles * _TILE_PIX if save else 0, np.float32)
     b = bins
     _forward_kernel(
         _numpy(xys), _numpy(conics), _numpy(colors), b.tile_start, b.ids, b.order, b.n_chunks,
-        projected.width, projected.height, b.tiles_x, image.numpy(), sel, norm,
+        projected.width, projected.height, b.tiles_x, image.numpy(), hits, norm,
     )  # fmt: skip
-    return image, sel, norm
+    return image, hits, norm
 
 
 class _RasterizeCpu(torch.autograd.Function):
-    """Autograd wrapper: forward saves the per-pixel top-K lists, backward is gmod-spec §5.1 exactly."""
+    """Autograd wrapper: forward saves which pixels selected each intersection, backward is gmod-spec §5.1."""
 
     @staticmethod
     def forward(ctx, xys: Tensor, conics: Tensor, colors: Tensor, projected: Projected) -> Tensor:  # type: ignore[override]
         bins = _Bins(projected)
-        image, sel, norm = _render(projected, xys, conics, colors, bins, save=True)
+        image, hits, norm = _render(projected, xys, conics, colors, bins, save=True)
         ctx.save_for_backward(xys, conics, colors, image)
-        ctx.bins, ctx.sel, ctx.norm = bins, sel, norm
+        ctx.bins, ctx.hits, ctx.norm = bins, hits, norm
         return image
 
     @staticmethod
@@ -701,7 +651,7 @@ class _RasterizeCpu(torch.autograd.Function):
         slots = np.empty((len(b.ids), 8), np.float64)
         _backward_kernel(
             _numpy(xys), _numpy(conics), _numpy(colors), b.tile_start, b.ids, b.home, b.order, b.n_chunks, width, height,
-            b.tiles_x, ctx.sel, ctx.norm, _numpy(image), _numpy(grad_image.to(torch.float32)), slots,
+            b.tiles_x, ctx.hits, ctx.norm, _numpy(image), _numpy(grad_image.to(torch.float32)), slots,
         )  # fmt: skip
         grads = torch.empty_like(xys), torch.empty_like(conics), torch.empty_like(colors)
         _reduce_kernel(b.gauss_start, slots, *(g.numpy() for g in grads))
@@ -729,11 +679,11 @@ def blend_weights_cpu(projected: Projected) -> BlendWeights:
     kernel selects them."""
     xys, conics, colors = (t.to(torch.float32) for t in (projected.xys, projected.conics, projected.colors))
     bins = _Bins(projected)
-    _, sel, norm = _render(projected, xys, conics, colors, bins, save=True)
+    _, hits, norm = _render(projected, xys, conics, colors, bins, save=True)
     pixels = projected.height * projected.width
     ids, weights = np.empty((pixels, _K), np.int32), np.empty((pixels, _K), np.float32)
     _weights_kernel(
-        sel, norm, bins.tile_start, bins.ids, _numpy(xys), _numpy(conics), bins.tiles_x, projected.width,
+        hits, norm, bins.tile_start, bins.ids, _numpy(xys), _numpy(conics), bins.tiles_x, projected.width,
         projected.height, ids, weights,
     )  # fmt: skip
     return BlendWeights(torch.from_numpy(ids), torch.from_numpy(weights))
