@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -137,8 +138,6 @@ def test_colour_refinement_recovers_exact_codes() -> None:
 
 
 def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(crop: torch.Tensor) -> None:
-    import numpy as np
-
     from fast2dgs_cli.encoder.quantize import BitDepths, dequantize, quantize
     from fast2dgs_cli.encoder.refine import refine_colours
     from fast2dgs_cli.encoder.refine_geometry import refine_geometry
@@ -157,6 +156,42 @@ def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(cro
     psnrs = [_psnr(render(dequantize(q), 128, 128, "cpu"), crop) for q in (colours_only, moved, both)]
     # measured: 31.27 dB after the colours, 31.88 after the geometry, 32.01 after the colours again
     assert psnrs[1] > psnrs[0] + 0.4 and psnrs[2] > psnrs[1] + 0.08, psnrs
+
+
+def test_geometry_refinement_runs_row_disjoint_stripes_and_ignores_the_thread_count(crop: torch.Tensor) -> None:
+    import numba
+
+    from fast2dgs_cli.encoder.quantize import dequantize, quantize
+    from fast2dgs_cli.encoder.refine import entries_by_gaussian
+    from fast2dgs_cli.encoder.refine_geometry import _stripe_phases, refine_geometry
+    from fast2dgs_cli.render import blend_weights
+
+    q = quantize(finetune(init_gaussians(crop, 900, seed=0), crop, FitConfig(steps=20), backend="cpu").gaussians, 128, 128)
+    weights = blend_weights(dequantize(q), 128, 128, "cpu")
+    start, pixel_of, _ = entries_by_gaussian(weights.ids.numpy(), weights.weights.numpy(), q.count)
+    phases, _ = _stripe_phases(start, pixel_of, 128)
+    visited = np.concatenate([order for order, _ in phases])
+    assert len(visited) == len(set(visited.tolist())) == int((np.diff(start) > 0).sum())
+    assert max(len(first) - 1 for order, first in phases) >= 3  # real parallel work in this scene
+    for order, first in phases:  # groups of one phase never share a pixel row
+        rows = [
+            set((pixel_of[np.concatenate([np.arange(start[g], start[g + 1]) for g in order[a:b]])] // 128).tolist())
+            for a, b in zip(first[:-1], first[1:])
+        ]
+        for i in range(len(rows)):
+            for j in range(i + 1, len(rows)):
+                assert not rows[i] & rows[j]
+    threads = numba.get_num_threads()
+    try:
+        results = []
+        for n in sorted({1, threads}):
+            numba.set_num_threads(n)
+            results.append(refine_geometry(q, crop, "cpu"))
+    finally:
+        numba.set_num_threads(threads)
+    for name in ("xy", "scale", "rotation"):
+        assert np.array_equal(getattr(results[0], name).codes, getattr(results[-1], name).codes)
+    assert not np.array_equal(results[0].scale.codes, q.scale.codes)  # it did move something
 
 
 def test_geometry_refinement_leaves_an_exact_fit_alone() -> None:
