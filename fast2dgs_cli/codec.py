@@ -23,7 +23,7 @@ from .container import G2DFile, read_g2d, write_g2d
 from .encoder.fit import FitConfig, finetune
 from .encoder.init import init_gaussians
 from .encoder.quantize import BitDepths, dequantize, encoder_bit_depths, quantize
-from .encoder.refine import refine_colours
+from .encoder.refine import refine_colours, select_pixels
 from .encoder.refine_geometry import refine_geometry
 from .gaussians import Gaussians
 from .metrics import psnr, to_uint8
@@ -106,8 +106,10 @@ def encode_image(
     seconds["quantize"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
+    selection = select_pixels(quantized, backend)  # the colours do not move the geometry: shared
+    quantized = refine_colours(quantized, pixels, backend, selection=selection)
+    quantized = refine_geometry(quantized, pixels, backend, selection=selection)
     quantized = refine_colours(quantized, pixels, backend)
-    quantized = refine_colours(refine_geometry(quantized, pixels, backend), pixels, backend)
     seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

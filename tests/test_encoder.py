@@ -139,13 +139,18 @@ def test_colour_refinement_recovers_exact_codes() -> None:
 
 def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(crop: torch.Tensor) -> None:
     from fast2dgs_cli.encoder.quantize import BitDepths, dequantize, quantize
-    from fast2dgs_cli.encoder.refine import refine_colours
+    from fast2dgs_cli.encoder.refine import refine_colours, select_pixels
     from fast2dgs_cli.encoder.refine_geometry import refine_geometry
 
     bits = BitDepths(xy=9, scale=5, rotation=5, color=6)
     fitted = finetune(init_gaussians(crop, 600, seed=0), crop, FitConfig(steps=40), backend="cpu").gaussians
-    colours_only = refine_colours(quantize(fitted, 128, 128, bits), crop, "cpu")
+    quantized = quantize(fitted, 128, 128, bits)
+    colours_only = refine_colours(quantized, crop, "cpu")
     moved = refine_geometry(colours_only, crop, "cpu")
+    # the encoder computes the selection once for both (the colours do not change it): same results
+    shared = select_pixels(quantized, "cpu")
+    assert refine_colours(quantized, crop, "cpu", selection=shared) == colours_only
+    assert refine_geometry(colours_only, crop, "cpu", selection=shared) == moved
     assert moved.color == colours_only.color
     for name in ("xy", "scale", "rotation"):
         before, after = getattr(colours_only, name), getattr(moved, name)

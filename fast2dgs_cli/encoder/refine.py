@@ -29,6 +29,8 @@ follows it with ``refine_geometry.refine_geometry`` and a second colour refineme
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 from torch import Tensor
@@ -37,14 +39,47 @@ from ..choices import Backend
 from ..render import blend_weights
 from .quantize import QuantizedAttribute, QuantizedGaussians, dequantize, dequantize_attribute, rgb_to_stored
 
-__all__ = ["MAX_SWEEPS", "refine_colours"]
+__all__ = ["MAX_SWEEPS", "PixelSelection", "refine_colours", "select_pixels"]
 
 MAX_SWEEPS = 10
 """Most coordinate-descent sweeps (kodim05, 10 000 Gaussians: 3 sweeps give 95 % of the gain, 10 all of it)."""
 
 
+@dataclass(frozen=True)
+class PixelSelection:
+    """Which Gaussians each pixel of a decoded picture blends, and with which weights, both ways round.
+
+    Attributes:
+        ids: ``[P, K]`` int32 Gaussian ids per pixel (−1: empty slot), as ``render.blend_weights``.
+        weights: ``[P, K]`` float32 normalized weights.
+        start: ``[N + 1]`` int64: Gaussian ``g``'s entries are ``start[g]:start[g+1]`` of the next two.
+        pixel_of: ``[E]`` int32 pixel of each entry, ascending within a Gaussian.
+        weight_of: ``[E]`` float32 weight of each entry.
+    """
+
+    ids: np.ndarray
+    weights: np.ndarray
+    start: np.ndarray
+    pixel_of: np.ndarray
+    weight_of: np.ndarray
+
+
+def select_pixels(q: QuantizedGaussians, backend: Backend | str = Backend.AUTO) -> PixelSelection:
+    """The ``PixelSelection`` of ``q``'s decoded picture at its reference size (one forward render).
+
+    It depends on the geometry only, so one selection serves ``refine_colours`` and then ``refine_geometry``.
+    """
+    weights = blend_weights(dequantize(q), q.height, q.width, backend)
+    ids, values = weights.ids.numpy(), weights.weights.numpy()
+    return PixelSelection(ids, values, *entries_by_gaussian(ids, values, q.count))
+
+
 def refine_colours(
-    q: QuantizedGaussians, image: Tensor, backend: Backend | str = Backend.AUTO, max_sweeps: int = MAX_SWEEPS
+    q: QuantizedGaussians,
+    image: Tensor,
+    backend: Backend | str = Backend.AUTO,
+    max_sweeps: int = MAX_SWEEPS,
+    selection: PixelSelection | None = None,
 ) -> QuantizedGaussians:
     """``q`` with its colour codes re-chosen to minimize the squared error of the decoded picture to ``image``.
 
@@ -53,19 +88,20 @@ def refine_colours(
         image: ``[H, W, 3]`` float target in [0, 1], ``H × W`` = ``q``'s reference size.
         backend: ``cpu`` or ``torch`` computes the blend weights (``render.blend_weights``).
         max_sweeps: most sweeps of coordinate descent.
+        selection: ``select_pixels(q, backend)`` if the caller has it already (computed here otherwise).
 
     Everything but the colour codes (grids, geometry, order) is returned unchanged.
     """
     target = stored_target(q, image)
     if q.count == 0:
         return q
-    weights = blend_weights(dequantize(q), q.height, q.width, backend)
+    s = select_pixels(q, backend) if selection is None else selection
     colour = q.color
     values = dequantize_attribute(colour).astype(np.float64)
     codes = colour.codes.astype(np.int64)
     steps = colour.step.astype(np.float64)
     top = (1 << colour.bits) - 1
-    _descend(weights.ids.numpy(), weights.weights.numpy(), target, values, codes, steps, top, max_sweeps)
+    _descend(s.ids, s.weights, s.start, s.pixel_of, s.weight_of, target, values, codes, steps, top, max_sweeps)
     refined = QuantizedAttribute(colour.bits, colour.lo, colour.hi, codes.astype(colour.codes.dtype))
     return QuantizedGaussians(q.height, q.width, q.count, q.xy, q.scale, q.rotation, refined)
 
@@ -100,10 +136,10 @@ def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _descend(ids, weights, target, values, codes, steps, top, max_sweeps):  # pragma: no cover - compiled
+def _descend(ids, weights, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):  # pragma: no cover
     """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
 
-    ``ids``/``weights`` [P, K] are the blend weights. Returns the number of sweeps made.
+    ``ids`` … ``weight_of`` are the fields of a ``PixelSelection``. Returns the number of sweeps made.
     """
     n = codes.shape[0]
     residual = target.copy()  # target − current picture
@@ -112,7 +148,6 @@ def _descend(ids, weights, target, values, codes, steps, top, max_sweeps):  # pr
             if ids[p, k] >= 0:
                 for c in range(3):
                     residual[p, c] -= weights[p, k] * values[ids[p, k], c]
-    start, pixel_of, weight_of = entries_by_gaussian(ids, weights, n)
     stale = np.ones(n, np.bool_)  # a Gaussian is revisited only after a code it shares a pixel with moved
     sweeps = 0
     while sweeps < max_sweeps and stale.any():

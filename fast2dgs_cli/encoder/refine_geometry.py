@@ -39,9 +39,9 @@ from numba import njit, prange
 from torch import Tensor
 
 from ..choices import Backend
-from ..render import EPS, blend_weights, render
+from ..render import EPS, render
 from .quantize import QuantizedAttribute, QuantizedGaussians, dequantize, dequantize_attribute
-from .refine import entries_by_gaussian, stored_target
+from .refine import PixelSelection, select_pixels, stored_target
 
 __all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "refine_geometry"]
 
@@ -53,7 +53,11 @@ MIN_STRIPE_ROWS = 16
 
 
 def refine_geometry(
-    q: QuantizedGaussians, image: Tensor, backend: Backend | str = Backend.AUTO, max_sweeps: int = MAX_GEOMETRY_SWEEPS
+    q: QuantizedGaussians,
+    image: Tensor,
+    backend: Backend | str = Backend.AUTO,
+    max_sweeps: int = MAX_GEOMETRY_SWEEPS,
+    selection: PixelSelection | None = None,
 ) -> QuantizedGaussians:
     """``q`` with position, scale and rotation codes moved by single steps where the decoded picture improves.
 
@@ -62,6 +66,7 @@ def refine_geometry(
         image: ``[H, W, 3]`` float target in [0, 1] at ``q``'s reference size.
         backend: ``cpu`` or ``torch`` computes the blend weights and the final check.
         max_sweeps: most sweeps.
+        selection: ``refine.select_pixels(q, backend)`` if the caller has it already (computed here otherwise).
 
     Returns ``q`` itself when no move helps the rendered picture. Grids, colours and order are unchanged.
     """
@@ -74,9 +79,9 @@ def refine_geometry(
     lo = np.concatenate([a.lo for a in geometry]).astype(np.float64)
     step = np.concatenate([a.step for a in geometry]).astype(np.float64)
     top = np.array([(1 << a.bits) - 1 for a in geometry for _ in range(a.channels)], np.int64)
-    weights = blend_weights(dequantize(q), height, width, backend)
     colours = dequantize_attribute(q.color).astype(np.float64)
-    start, pixel_of, _ = entries_by_gaussian(weights.ids.numpy(), weights.weights.numpy(), q.count)
+    chosen = select_pixels(q, backend) if selection is None else selection
+    start, pixel_of = chosen.start, chosen.pixel_of
     values = lo + codes * step
     raw, total, blend = _picture_sums(values, colours, start, pixel_of, width, height, height * width, float(EPS))
     phases, y_free = _stripe_phases(start, pixel_of, width)

@@ -124,12 +124,6 @@ class _Simd:
     def any(self, mask):
         return self.b.icmp_unsigned("!=", self.b.bitcast(mask, _MASK), ir.Constant(_MASK, 0))
 
-    def smin(self, x, y):
-        return self.b.select(self.b.icmp_signed("<", x, y), x, y)
-
-    def smax(self, x, y):
-        return self.b.select(self.b.icmp_signed(">", x, y), x, y)
-
     def sigma(self, x0, y0, px, py, a, b, c):
         """``(σ, dx, dy)`` at the block's pixels: σ = 0.5·(a·dx·dx + c·dy·dy) + b·dx·dy, op by op."""
         f = self.b
