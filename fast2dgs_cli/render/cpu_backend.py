@@ -62,6 +62,7 @@ import torch
 from llvmlite import ir
 from numba import njit, prange, types
 from numba.core import cgutils
+from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 from torch import Tensor
 from torch.autograd.function import once_differentiable
@@ -555,19 +556,21 @@ def _weights_kernel(hits, norm, tile_start, ids, xys, conics, tiles_x, width, he
     Tiles without candidates have no saved state (the forward kernel only blackens them): their pixels get
     empty slots.
     """
-    out_ids[:] = -1
-    out_weights[:] = 0.0
     for t in prange(tile_start.shape[0] - 1):
         x0, y0, start = (t % tiles_x) * TILE, (t // tiles_x) * TILE, tile_start[t]
+        for y in range(y0, min(y0 + TILE, height)):
+            for x in range(x0, min(x0 + TILE, width)):
+                out_ids[y * width + x, :] = -1
+                out_weights[y * width + x, :] = 0.0
         filled = np.zeros(_TILE_PIX, np.int64)
         sigmas = np.empty((_TILE_PIX, _K), np.float32)
         for i in range(start, tile_start[t + 1]):
             g = ids[i]
             for blk in range(16):
                 bits = np.int64(hits[16 * i + blk]) & 0xFFFF
-                for lane in range(_LANES):
-                    if not (bits >> lane) & 1:
-                        continue
+                while bits != 0:  # each lane (pixel) that selected Gaussian g
+                    lane = trailing_zeros(bits)
+                    bits &= bits - 1
                     x, y = x0 + 4 * (blk % 4) + lane % 4, y0 + 4 * (blk // 4) + lane // 4
                     dx, dy = xys[g, 0] - np.float32(x), xys[g, 1] - np.float32(y)
                     axx, cyy, bxy = conics[g, 0] * dx * dx, conics[g, 2] * dy * dy, conics[g, 1] * dx * dy
