@@ -35,6 +35,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from fast2dgs_cli.bench import machine_info
@@ -115,7 +116,7 @@ def _calls(gaussians, target: torch.Tensor, backend: str):
     def step() -> None:
         for p in params:
             p.grad = None
-        loss = torch.mean((render(Gaussians(*params), height, width, backend) - target) ** 2)
+        loss = F.mse_loss(render(Gaussians(*params), height, width, backend), target)  # as finetune's
         loss.backward()
 
     return forward, raster, step
