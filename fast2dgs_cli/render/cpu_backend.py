@@ -272,7 +272,9 @@ def _backward_candidate(typingctx, hits, x0, y0, params, cols, count, m, lanes, 
                 bx = f.sitofp(f.add(x0_i, f.shl(f.and_(blk, ir.Constant(_I64, 3)), ir.Constant(_I64, 2))), _F32)
                 by = f.sitofp(f.add(y0_i, f.shl(f.lshr(blk, ir.Constant(_I64, 2)), ir.Constant(_I64, 2))), _F32)
                 sigma, dx, dy = v.sigma(bx, by, px, py, a, b, c)
-                share = f.fmul(v.exp_neg(f.select(hit, sigma, zero)), inv)  # w / (Σw + EPS)
+                # w / (Σw + EPS) on the lanes that selected m, exactly 0 elsewhere: their terms below are then
+                # ±0 (every factor is finite near a selected Gaussian), so no per-sum mask is needed
+                share = f.select(hit, f.fmul(v.exp_neg(f.select(hit, sigma, zero)), inv), zero)
                 cv = f.fadd(f.fadd(f.fmul(c0, v0), f.fmul(c1, v1)), f.fmul(c2, v2))
                 d_sigma = f.fmul(share, f.fsub(ov, cv))
                 d_dx, d_dy = f.fmul(d_sigma, dx), f.fmul(d_sigma, dy)
@@ -287,7 +289,7 @@ def _backward_candidate(typingctx, hits, x0, y0, params, cols, count, m, lanes, 
                     f.fmul(share, v2),
                 )
                 for slot, grad in zip(sums, grads):
-                    f.store(f.fadd(f.load(slot), f.select(hit, grad, zero)), slot)
+                    f.store(f.fadd(f.load(slot), grad), slot)
         for q, slot in enumerate(sums):
             f.store(_tree_sum(f, f.fpext(f.load(slot), ir.VectorType(ir.DoubleType(), _LANES))), f.gep(out_p, [ir.Constant(_I64, q)]))
         return context.get_dummy_value()
