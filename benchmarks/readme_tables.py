@@ -103,7 +103,7 @@ def encode_speed_table() -> str:
             f"{ref['encode_s_torch']:.0f} s, against {ref['psnr_cpu']:.3f} dB in {ref['encode_s_cpu']:.1f} s on cpu."
         )
     lines.append(
-        "\nEncode s: `encode_image` in a warm process (init, fine-tuning, quantization, colour refinement, "
+        "\nEncode s: `encode_image` in a warm process (init, fine-tuning, quantization, colour and geometry refinement, "
         "entropy coding, verification). Wall s: the whole `f2dgs encode` command in a fresh process, start-up "
         "included."
     )
