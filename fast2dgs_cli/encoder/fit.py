@@ -109,7 +109,7 @@ class _Adam:
 
 def _loss(kind: Loss, rendered: Tensor, target: Tensor) -> Tensor:
     if kind is Loss.MSE:
-        return F.mse_loss(rendered, target)  # one fused op each way: 1.3 ms against 4.3 for mean((a − b)²) at 768×512
+        return F.mse_loss(rendered, target)  # fused both ways: 1.3 ms, mean((a − b)²) 4.3 ms at 768×512
     from ..metrics import ssim
 
     l1 = torch.mean(torch.abs(rendered - target))

@@ -138,7 +138,9 @@ def _raw_weight(screen, x, y):  # pragma: no cover - compiled
     return math.exp(-sigma) if sigma >= 0.0 else 0.0
 
 
-def _stripe_phases(start: np.ndarray, pixel_of: np.ndarray, width: int) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+def _stripe_phases(
+    start: np.ndarray, pixel_of: np.ndarray, width: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
     """The parallel schedule: one ``(order, first)`` per phase, group ``i`` of a phase being the Gaussians
     ``order[first[i]:first[i+1]]`` (index order); and ``y_free`` [N], whether a Gaussian may move in y.
 
