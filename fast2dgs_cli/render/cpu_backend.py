@@ -381,13 +381,20 @@ def _tile_scratch(capacity):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _load_tile(xys, conics, colors, gboxes, ids, start, count, params, cols, boxes):  # pragma: no cover
-    """Gather a tile's candidates: ``params`` [5·M] (px, py, a, b, c), ``cols`` [4·M] (r, g, b, 0), ``boxes`` [4, M]."""
+def _load_tile(xys, conics, colors, ids, start, count, params, cols):  # pragma: no cover
+    """Gather a tile's candidates: ``params`` [5·M] (px, py, a, b, c) and ``cols`` [4·M] (r, g, b, 0)."""
     for m in range(count):
         g = ids[start + m]
         params[m], params[count + m], params[2 * count + m] = xys[g, 0], xys[g, 1], conics[g, 0]
         params[3 * count + m], params[4 * count + m] = conics[g, 1], conics[g, 2]
         cols[4 * m], cols[4 * m + 1], cols[4 * m + 2] = colors[g, 0], colors[g, 1], colors[g, 2]
+
+
+@njit(cache=True)
+def _load_boxes(gboxes, ids, start, count, boxes):  # pragma: no cover - compiled
+    """Gather a tile's candidate boxes ``boxes`` [4, M] (the forward pass's block culling)."""
+    for m in range(count):
+        g = ids[start + m]
         boxes[0, m], boxes[1, m], boxes[2, m], boxes[3, m] = gboxes[g, 0], gboxes[g, 1], gboxes[g, 2], gboxes[g, 3]
 
 
@@ -476,7 +483,8 @@ def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width
             count = tile_start[t + 1] - start
             x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
             if count > 0:
-                _load_tile(xys, conics, colors, gboxes, ids, start, count, params, cols, boxes)
+                _load_tile(xys, conics, colors, ids, start, count, params, cols)
+                _load_boxes(gboxes, ids, start, count, boxes)
                 _render_tile(params, cols, boxes, lists, keys, count, start, t, x0, y0, width, height, out, hits, norm)
             else:  # no candidate: black (``out`` is not pre-zeroed)
                 out[y0 : min(y0 + TILE, height), x0 : min(x0 + TILE, width), :] = 0.0
@@ -516,10 +524,9 @@ def _backward_tile(params, cols, hits, lanes, count, t, x0, y0, width, height, n
 @njit(parallel=True, cache=True)
 def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks, width, height, tiles_x, hits, norm, out, grad_out, slots):
     """Write each (tile, Gaussian) intersection's gradient to its own row of ``slots`` [n_isect, 8]."""  # noqa: D401
-    gboxes = _gaussian_boxes(xys, conics)
     capacity = max(1, np.max(tile_start[1:] - tile_start[:-1]))
     for chunk in prange(n_chunks):
-        params, cols, boxes, _, _ = _tile_scratch(capacity)
+        params, cols, _, _, _ = _tile_scratch(capacity)
         lanes = np.empty(16 * 5 * _LANES, np.float32)
         lo, hi = _chunk(chunk, n_chunks, order.shape[0])
         for i in range(lo, hi):
@@ -527,7 +534,7 @@ def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks
             start = tile_start[t]
             count = tile_start[t + 1] - start
             if count > 0:
-                _load_tile(xys, conics, colors, gboxes, ids, start, count, params, cols, boxes)
+                _load_tile(xys, conics, colors, ids, start, count, params, cols)
                 x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
                 _backward_tile(
                     params, cols, hits[16 * start : 16 * (start + count)], lanes, count, t, x0, y0, width, height, norm, out,
