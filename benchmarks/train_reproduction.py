@@ -51,9 +51,9 @@ def with_option(arguments: list[str], name: str, value: str) -> list[str]:
 
 def shipped_card() -> tuple[dict, Path]:
     """The model card next to the shipped weights, and the weights' path."""
-    from fast2dgs_cli.networks import DEFAULT_MODEL
+    from fast2dgs_cli.networks.registry import DATA_DIR, DEFAULT_MODEL
 
-    cards = sorted((ROOT / "fast2dgs_cli" / "data").glob(f"{DEFAULT_MODEL}-*.json"))
+    cards = sorted(DATA_DIR.glob(f"{DEFAULT_MODEL}-*.json"))
     if len(cards) != 1:
         raise SystemExit(f"expected one shipped model card for {DEFAULT_MODEL}, found {len(cards)}")
     return json.loads(cards[0].read_text()), cards[0].with_suffix(".pt")
