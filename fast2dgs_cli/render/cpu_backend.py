@@ -8,6 +8,9 @@ Why numba: it installs with plain ``pip`` as a wheel (no C compiler or CUDA tool
 ``prange`` runs tiles on all cores without the GIL, and ``cache=True`` keeps the compiled kernels on disk
 (``__pycache__``, or numba's user cache dir when that is read-only), so the JIT cost (seconds) is paid once
 per machine and later processes only load them; ``warm_up()`` reports that first-call cost separately.
+Every compiled kernel and the intrinsics they inline live in this one module on purpose: numba invalidates
+a cached kernel only when the file defining it changes, never when a function it calls from another
+file does, so splitting them would let an edit run against stale machine code.
 The inner loops (score a 4×4 pixel block against each candidate, select every pixel's 10 best and blend
 them; one candidate's gradient over a tile) are explicit 16-lane LLVM vector IR written through
 ``numba.extending.intrinsic``: LLVM lowers it to whatever SIMD the CPU has (AVX-512, AVX2, NEON, …), where
