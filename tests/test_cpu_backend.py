@@ -115,6 +115,20 @@ def test_exact_ties_go_to_the_lower_index() -> None:
     _compare(mixed, 30, 30)
 
 
+def test_ties_behind_a_full_selection_match_reference() -> None:
+    # Pixel (5, 5) holds 9 Gaussians at distance 0, then four at distance 2 with exactly equal σ: only the
+    # first of those four may be blended there. The later ties are still blended at pixels of the same
+    # 4×4 block where they are strong, so the block's kernel meets them after its quota at (5, 5) is spent.
+    centres = [(5, 5)] * 9 + [(7, 5), (3, 5), (5, 7), (5, 3), (6, 6), (7, 7)]
+    xy = torch.tensor(centres, dtype=torch.float32) / 16  # exact in float32: σ ties are exact
+    n = len(centres)
+    colours = torch.rand(n, 3, generator=torch.Generator().manual_seed(4))
+    ties = Gaussians(xy, torch.full((n, 2), 1.5), torch.zeros(n), colours)
+    _compare(ties, 16, 16)
+    reordered = torch.tensor([9, 12, 0, 1, 2, 10, 3, 4, 5, 11, 6, 7, 8, 13, 14])
+    _compare(ties.select(reordered), 16, 16)
+
+
 def test_skipped_negligible_candidates_stay_below_the_error_bound() -> None:
     # Small Gaussians on a sparse grid: their 3σ tile boxes cover whole tiles, so most (pixel, candidate)
     # pairs have σ far beyond the cutoff, and some pixels see only such candidates (weights < 1e-12).

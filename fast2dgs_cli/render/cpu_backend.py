@@ -29,15 +29,16 @@ Data flow (one ``rasterize_cpu`` call)::
               ──► one gradient slot per (tile, Gaussian) intersection
               ──_reduce_kernel (prange over Gaussians)──► dL/dxys, dL/dconics, dL/dcolors
 
-Selection, in two passes over a block's candidates (ascending list = Gaussian index order): the first
-scores them all and keeps, per lane, only the K smallest σ *values* sorted in registers (a min/max
-insertion network, half the work of carrying indices along); its K-th value τ then defines the selection
-exactly — every σ < τ, plus the first σ = τ in index order until K are taken — which is the K largest
-weights with ties to the lower index, the reference's rule (it ranks ``exp(−σ)``, which only differs when
-``exp`` rounds two distinct σ to the same float32 weight, a one-ulp coincidence). The second pass blends
-each selected candidate into the lanes that took it (its colour is a broadcast, no gather), so a pixel's
-terms are summed in Gaussian-index order, not the reference's weight order: the same value up to float32
-rounding. σ is evaluated in float32 with the reference's operation order.
+Selection, in two passes over a block's candidates (ascending list = Gaussian index order): the first scores
+them all and keeps, per lane, only the K smallest σ *values* sorted in registers (a min/max insertion network,
+half the work of carrying indices along); its K-th value τ then defines the selection exactly — every σ < τ,
+plus the first σ = τ in index order until K are taken — which is the K largest weights with ties to the lower
+index, the reference's rule (it ranks ``exp(−σ)``, which only differs when ``exp`` rounds two distinct σ to
+the same float32 weight, a one-ulp coincidence). The first pass also keeps aside the candidates that entered
+some lane's K smallest when scored (about half of them), the only ones that can be selected; the second pass
+walks those and blends each selected candidate into the lanes that took it (its colour is a broadcast, no
+gather), so a pixel's terms are summed in Gaussian-index order, not the reference's weight order: the same
+value up to float32 rounding. σ is evaluated in float32 with the reference's operation order.
 
 Determinism and races: a tile owns its pixels and its intersection slots, so threads never write the same
 memory; each Gaussian sums its slots in a fixed (tile) order. No atomics; results do not depend on the
@@ -161,41 +162,49 @@ def _is_array(ty, dtype) -> bool:
 
 
 @intrinsic
-def _render_block(typingctx, x0, y0, params, cols, count, lst, n, cut, keys, save, hits, hit_base, inside, res):
+def _render_block(typingctx, x0, y0, params, cols, count, lst, n, cut, keys, picked, save, hits, hit_base, inside, res):
     """Select and blend one 4×4 block: ``res`` [4·16] ← per lane ``(d, r, g, b)``, ``d = Σw + EPS``, ``r = Σw·r / d``.
 
-    Pass 1 scores the ``n`` listed candidates (σ into ``keys`` [16·n]; a σ that is negative, NaN or ``≥ cut``
-    counts as ``+inf``) and keeps each lane's K smallest σ, values only, sorted in registers by a min/max
-    insertion network. Its K-th value ``τ`` decides the selection: every σ < τ, then the first σ = τ in list
-    (= Gaussian index) order until K are taken — the reference's K largest weights with ties to the lower
-    index. Pass 2 walks the list again and blends each selected candidate into the lane sums (its colour is
-    one broadcast; no gather). If ``save``, candidate ``m``'s lane mask (limited to the ``inside`` lanes) is
-    stored at ``hits[hit_base + 16·m]`` for the backward pass.
+    Pass 1 scores the ``n`` listed candidates (a σ that is negative, NaN or ``≥ cut`` counts as ``+inf``) and
+    keeps each lane's K smallest σ, values only, sorted in registers by a min/max insertion network. Its K-th
+    value ``τ`` decides the selection: every σ < τ, then the first σ = τ in list (= Gaussian index) order until
+    K are taken — the reference's K largest weights with ties to the lower index. Only the candidates that
+    entered some lane's K smallest when scored can be selected (the K-th smallest only decreases, and a
+    candidate equal to it then has K earlier ones at or below τ, enough to fill the tie quota first), so pass 1
+    keeps those alone, in order: their σ rows in ``keys`` [16·n] and their entries in ``picked`` [n]. Pass 2
+    walks that shorter list and blends each selected candidate into the lane sums (its colour is one
+    broadcast; no gather). If ``save``, candidate ``m``'s lane mask (limited to the ``inside`` lanes) is stored
+    at ``hits[hit_base + 16·m]`` for the backward pass.
     """
     ok = _is_array(params, types.float32) and _is_array(cols, types.float32) and _is_array(lst, types.int32)
-    ok = ok and _is_array(keys, types.float32) and _is_array(hits, types.int16) and _is_array(res, types.float32)
-    if not ok or (x0, y0, cut) != (types.float32,) * 3 or save != types.boolean:
+    ok = ok and _is_array(keys, types.float32) and _is_array(picked, types.int32) and _is_array(hits, types.int16)
+    if not ok or not _is_array(res, types.float32) or (x0, y0, cut) != (types.float32,) * 3 or save != types.boolean:
         return None
-    sig = types.void(x0, y0, params, cols, count, lst, n, cut, keys, save, hits, hit_base, inside, res)
+    sig = types.void(x0, y0, params, cols, count, lst, n, cut, keys, picked, save, hits, hit_base, inside, res)
 
     def codegen(context, builder, signature, args):
         v, f = _Simd(context, builder), builder
-        x0_v, y0_v, params_v, cols_v, count_v, lst_v, n_v, cut_v, keys_v, save_v, hits_v, base_v, inside_v, res_v = args
+        x0_v, y0_v, params_v, cols_v, count_v, lst_v, n_v, cut_v, keys_v, picked_v, save_v, hits_v, base_v, inside_v, res_v = args
         tys = signature.args
         params_p, cols_p, lst_p = v.data(tys[2], params_v), v.data(tys[3], cols_v), v.data(tys[5], lst_v)
-        keys_p, hits_p, res_p = v.data(tys[8], keys_v), v.data(tys[10], hits_v), v.data(tys[13], res_v)
-        count_i, n_i, base_i = v.int64(count_v, tys[4]), v.int64(n_v, tys[6]), v.int64(base_v, tys[11])
-        inside_m = f.trunc(v.int64(inside_v, tys[12]), _MASK)
-        save_b = context.cast(f, save_v, tys[9], types.boolean)
+        keys_p, picked_p = v.data(tys[8], keys_v), v.data(tys[9], picked_v)
+        hits_p, res_p = v.data(tys[11], hits_v), v.data(tys[14], res_v)
+        count_i, n_i, base_i = v.int64(count_v, tys[4]), v.int64(n_v, tys[6]), v.int64(base_v, tys[12])
+        inside_m = f.trunc(v.int64(inside_v, tys[13]), _MASK)
+        save_b = context.cast(f, save_v, tys[10], types.boolean)
         inf, zero = v.const(math.inf), v.const(0.0)
         rows = [cgutils.alloca_once_value(f, inf) for _ in range(_K)]  # promoted to registers by LLVM
+        n_picked = cgutils.alloca_once_value(f, ir.Constant(_I64, 0))
         with cgutils.for_range(f, n_i) as loop:  # pass 1: σ of every candidate, each lane's K smallest
-            m = f.sext(f.load(f.gep(lst_p, [loop.index])), _I64)
-            sigma, _, _ = v.sigma(x0_v, y0_v, *v.candidate(params_p, count_i, m))
+            entry = f.load(f.gep(lst_p, [loop.index]))
+            sigma, _, _ = v.sigma(x0_v, y0_v, *v.candidate(params_p, count_i, f.sext(entry, _I64)))
             valid = f.and_(f.fcmp_ordered(">=", sigma, zero), f.fcmp_ordered("<", sigma, v.splat(cut_v)))
             key = f.select(valid, sigma, inf)
-            f.store(key, v.ptr(keys_p, f.shl(loop.index, ir.Constant(_I64, 4)), _VF32), align=4)
             with f.if_then(v.any(f.fcmp_ordered("<", key, f.load(rows[-1])))):
+                j = f.load(n_picked)
+                f.store(key, v.ptr(keys_p, f.shl(j, ir.Constant(_I64, 4)), _VF32), align=4)
+                f.store(entry, f.gep(picked_p, [j]))
+                f.store(v.add(j, 1), n_picked)
                 for row in rows:  # the smaller value stays, the larger moves on
                     old = f.load(row)
                     less = f.fcmp_ordered("<", key, old)
@@ -209,14 +218,14 @@ def _render_block(typingctx, x0, y0, params, cols, count, lst, n, cut, keys, sav
         finite = f.fcmp_ordered("<", tau, inf)  # fewer than K valid candidates: take them all, no ties at +inf
         quota = cgutils.alloca_once_value(f, f.select(finite, f.sub(v.const(_K, _VI32), n_below), v.const(0, _VI32)))
         sums = [cgutils.alloca_once_value(f, zero) for _ in range(4)]
-        with cgutils.for_range(f, n_i) as loop:  # pass 2: take σ < τ, then the first ties σ = τ; blend them
+        with cgutils.for_range(f, f.load(n_picked)) as loop:  # pass 2: take σ < τ, then the first ties σ = τ
             key = f.load(v.ptr(keys_p, f.shl(loop.index, ir.Constant(_I64, 4)), _VF32), align=4)
             left = f.load(quota)
             tie = f.and_(f.fcmp_ordered("==", key, tau), f.icmp_signed(">", left, v.const(0, _VI32)))
             f.store(f.sub(left, f.zext(tie, _VI32)), quota)
             take = f.or_(f.fcmp_ordered("<", key, tau), tie)
             with f.if_then(v.any(take)):
-                m = f.sext(f.load(f.gep(lst_p, [loop.index])), _I64)
+                m = f.sext(f.load(f.gep(picked_p, [loop.index])), _I64)
                 weight = f.select(take, v.exp_neg(f.select(take, key, zero)), zero)
                 f.store(f.fadd(f.load(sums[0]), weight), sums[0])
                 for ch in range(3):
@@ -376,11 +385,15 @@ def _gaussian_boxes(xys, conics):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def _tile_scratch(capacity):  # pragma: no cover - compiled
-    """Per-thread-chunk buffers for tiles of up to ``capacity`` candidates: params, cols, boxes, lists, keys."""
-    params = np.empty(5 * capacity, np.float32)
-    cols = np.zeros(4 * capacity, np.float32)
-    lists, keys = np.empty(16 * capacity, np.int32), np.empty(_LANES * capacity, np.float32)
-    return params, cols, np.empty((4, capacity), np.float32), lists, keys
+    """Per-thread-chunk candidate buffers for tiles of up to ``capacity`` candidates: params, cols."""
+    return np.empty(5 * capacity, np.float32), np.zeros(4 * capacity, np.float32)
+
+
+@njit(cache=True)
+def _block_scratch(capacity):  # pragma: no cover - compiled
+    """Per-thread-chunk buffers of the forward's blocks: candidate boxes, block lists, σ rows, picked entries."""
+    boxes, lists = np.empty((4, capacity), np.float32), np.empty(16 * capacity, np.int32)
+    return boxes, lists, np.empty(_LANES * capacity, np.float32), np.empty(capacity, np.int32)
 
 
 @njit(cache=True)
@@ -437,7 +450,7 @@ def _block_lists(boxes, count, x0, y0, lists, sizes):  # pragma: no cover - comp
 
 
 @njit(cache=True, error_model="numpy")
-def _render_tile(params, cols, boxes, lists, keys, count, start, t, x0, y0, width, height, out, hits, norm):  # pragma: no cover
+def _render_tile(params, cols, boxes, lists, keys, picked, count, start, t, x0, y0, width, height, out, hits, norm):  # pragma: no cover
     """Render one tile's pixels into ``out``; if ``hits`` is non-empty save the backward state (see
     ``_forward_kernel``)."""
     sizes = np.empty(16, np.int64)
@@ -454,7 +467,7 @@ def _render_tile(params, cols, boxes, lists, keys, count, start, t, x0, y0, widt
         inside = ((1 << nx) - 1) * (0x1111 & ((1 << (4 * ny)) - 1))  # lanes x < nx of rows y < ny
         lst = lists[blk * count : (blk + 1) * count]
         _render_block(
-            np.float32(bx), np.float32(by), params, cols, count, lst, sizes[blk], _CUT32, keys, save, hits,
+            np.float32(bx), np.float32(by), params, cols, count, lst, sizes[blk], _CUT32, keys, picked, save, hits,
             16 * start + blk, inside, res,
         )  # fmt: skip
         for lane in range(_LANES):
@@ -478,7 +491,8 @@ def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width
     gboxes = _gaussian_boxes(xys, conics)
     capacity = max(1, np.max(tile_start[1:] - tile_start[:-1]))
     for chunk in prange(n_chunks):
-        params, cols, boxes, lists, keys = _tile_scratch(capacity)
+        params, cols = _tile_scratch(capacity)
+        boxes, lists, keys, picked = _block_scratch(capacity)
         lo, hi = _chunk(chunk, n_chunks, order.shape[0])
         for i in range(lo, hi):
             t = order[i]
@@ -488,7 +502,9 @@ def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width
             if count > 0:
                 _load_tile(xys, conics, colors, ids, start, count, params, cols)
                 _load_boxes(gboxes, ids, start, count, boxes)
-                _render_tile(params, cols, boxes, lists, keys, count, start, t, x0, y0, width, height, out, hits, norm)
+                _render_tile(
+                    params, cols, boxes, lists, keys, picked, count, start, t, x0, y0, width, height, out, hits, norm
+                )
             else:  # no candidate: black (``out`` is not pre-zeroed)
                 out[y0 : min(y0 + TILE, height), x0 : min(x0 + TILE, width), :] = 0.0
 
@@ -529,7 +545,7 @@ def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks
     """Write each (tile, Gaussian) intersection's gradient to its own row of ``slots`` [n_isect, 8]."""  # noqa: D401
     capacity = max(1, np.max(tile_start[1:] - tile_start[:-1]))
     for chunk in prange(n_chunks):
-        params, cols, _, _, _ = _tile_scratch(capacity)
+        params, cols = _tile_scratch(capacity)
         lanes = np.empty(16 * 5 * _LANES, np.float32)
         lo, hi = _chunk(chunk, n_chunks, order.shape[0])
         for i in range(lo, hi):
