@@ -116,9 +116,10 @@ def test_exact_ties_go_to_the_lower_index() -> None:
 
 
 def test_ties_behind_a_full_selection_match_reference() -> None:
-    # Pixel (5, 5) holds 9 Gaussians at distance 0, then four at distance 2 with exactly equal σ: only the
-    # first of those four may be blended there. The later ties are still blended at pixels of the same
-    # 4×4 block where they are strong, so the block's kernel meets them after its quota at (5, 5) is spent.
+    # Nine duplicates at (5, 5) and isotropic Gaussians at integer offsets from it: σ ties are exact. Away from
+    # the centre (e.g. pixel (8, 4) here, 16 pixels in the reordered scene) a pixel's 10th-smallest σ is shared
+    # by the duplicates and some of the others; one of those ties entered no lane's running top 10 (so pass 2
+    # never sees it) and precedes a tie another lane kept: the tie quota must still go to the lowest indices.
     centres = [(5, 5)] * 9 + [(7, 5), (3, 5), (5, 7), (5, 3), (6, 6), (7, 7)]
     xy = torch.tensor(centres, dtype=torch.float32) / 16  # exact in float32: σ ties are exact
     n = len(centres)
