@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -27,7 +28,7 @@ from fast2dgs_cli.networks import (
     shipped_name,
 )
 from fast2dgs_cli.networks import predict, registry
-from fast2dgs_cli.networks.sampling import water_fill
+from fast2dgs_cli.networks.sampling import hilbert_order, water_fill
 
 
 def _models(seed: int = 0) -> PriorModels:
@@ -133,6 +134,23 @@ def test_systematic_is_seeded_and_unbiased() -> None:
     torch.testing.assert_close(counts / runs, mass.float(), atol=0.04, rtol=0)
 
 
+def test_hilbert_order_is_a_path_through_every_pixel() -> None:
+    square = hilbert_order(16, 16)
+    assert sorted(square.tolist()) == list(range(256)) and square[0] == 0
+    rows, cols = np.divmod(square, 16)
+    assert (np.abs(np.diff(rows)) + np.abs(np.diff(cols)) == 1).all()  # each step moves to a 4-neighbour
+    assert sorted(hilbert_order(5, 37).tolist()) == list(range(5 * 37))
+
+
+def test_systematic_spreads_points_evenly_on_a_flat_map() -> None:
+    # Each aligned 8×8 block is one stretch of the curve holding mass 1: exactly one point in every block.
+    # (In raster order the 64 points would form one vertical line.)
+    picked = _distinct_k(torch.ones(64, 64), 64, seed=5)
+    rows, cols = picked // 64, picked % 64
+    blocks = torch.bincount((rows // 8) * 8 + cols // 8, minlength=64)
+    assert torch.equal(blocks, torch.ones(64, dtype=torch.int64))
+
+
 def test_multinomial_repeats_pixels_on_a_peaked_map() -> None:
     peaked = torch.full((16, 16), 1e-6)
     peaked[5, 5] = 1.0
@@ -148,6 +166,8 @@ def test_sampling_rejects_bad_requests() -> None:
             sample_positions(weights, k)
     with pytest.raises(ValueError, match="non-negative"):
         sample_positions(-weights, 2)
+    with pytest.raises(ValueError, match=r"\[H, W\] map"):
+        sample_positions(weights.reshape(-1), 2)
     with pytest.raises(ValueError, match="'stratified'"):
         sample_positions(weights, 2, "stratified")
 

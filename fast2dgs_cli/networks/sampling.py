@@ -1,20 +1,29 @@
 """Drawing ``K`` Gaussian positions from a per-pixel distribution.
 
 ```
-weights [H,W] ≥ 0 ──normalize──► p ──water-fill: no pixel above 1/K──► q ──systematic, one offset u──► K pixels
-                                  └──────────────── multinomial, with replacement ──────────────────► K pixels
+weights [H,W] ≥ 0 ──normalize──► p ──water-fill: no pixel above 1/K──► q ──Hilbert order, systematic──► K pixels
+                                  └──────────────── multinomial, with replacement ────────────────────► K pixels
 ```
 
-**Systematic** (the default) gives exactly ``K`` *distinct* pixels. In units where the total mass is ``K``,
-each pixel owns the half-open interval ``[c_{i−1}, c_i)`` of the cumulative sum; the points ``u, u+1, …,
-u+K−1`` (one seeded offset) pick the pixels whose interval they fall in. An interval no longer than 1
-holds at most one point, so pixels are first capped at mass ``1/K`` by water-filling: capped pixels keep
-exactly ``1/K`` and the excess is shared by the others in proportion to their weight, until none exceeds.
-Capping the largest weights first is what the iterative procedure converges to (capping a pixel that
-exceeds only raises the share of the rest), so the cap set is the shortest prefix of the weights sorted in
-decreasing order after which the largest remaining weight fits; one sort finds it. The offset is a
-multiple of 2⁻²⁴, so every point ``u + j`` is exact in float64 and the sequential cumulative sum of lengths
-≤ 1 keeps every interval ≤ 1: no duplicate, even with rounding.
+**Systematic** (the default) gives exactly ``K`` *distinct* pixels. The pixels are laid out along a Hilbert
+curve (the image padded to the next power-of-two square; ``hilbert_order``) and, in units where the total
+mass is ``K``, each pixel owns the half-open interval ``[c_{i−1}, c_i)`` of the cumulative sum in that order;
+the points ``u, u+1, …, u+K−1`` (one seeded offset) pick the pixels whose interval they fall in. An interval
+no longer than 1 holds at most one point, so pixels are first capped at mass ``1/K`` by water-filling:
+capped pixels keep exactly ``1/K`` and the excess is shared by the others in proportion to their weight,
+until none exceeds. Capping the largest weights first is what the iterative procedure converges to (capping
+a pixel that exceeds only raises the share of the rest), so the cap set is the shortest prefix of the
+weights sorted in decreasing order after which the largest remaining weight fits; one sort finds it. The
+offset is a multiple of 2⁻²⁴, so every point ``u + j`` is exact in float64 and the sequential cumulative sum
+of lengths ≤ 1 keeps every interval ≤ 1: no duplicate, even with rounding.
+
+Why a Hilbert curve: a stretch of the curve holding mass 1 is a compact patch of the image (the curve never
+leaves a square before filling it), so consecutive points land one patch apart in both directions and the
+positions cover the image evenly, like blue noise where the density is flat. In raster order the same
+sampler spaces points evenly along each row only; rows then line up in slanted streaks with gaps between
+them. Measured with the shipped networks on kodim05/13/19/23 (PSNR of the networks alone): +0.53 / +0.38 /
++0.31 dB at 2 000 / 10 000 / 20 000 Gaussians over raster order, still +0.26 / +0.11 dB after 50 steps of
+fine-tuning at 2 000 / 10 000.
 
 **Multinomial** draws ``K`` pixels independently with replacement, as the Fast-2DGS paper does; a peaked
 map then yields duplicates (Gaussians stacked on one pixel). It is kept for the ablation.
@@ -22,11 +31,13 @@ map then yields duplicates (Gaussians stacked on one pixel). It is kept for the 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["SAMPLING_METHODS", "sample_positions", "water_fill"]
+__all__ = ["SAMPLING_METHODS", "hilbert_order", "sample_positions", "water_fill"]
 
 SAMPLING_METHODS = ("systematic", "multinomial")
 _OFFSET_BITS = 24
@@ -61,11 +72,37 @@ def water_fill(weights: Tensor, k: int) -> np.ndarray:
     return mass
 
 
+@lru_cache(maxsize=8)
+def hilbert_order(height: int, width: int) -> np.ndarray:
+    """Flat pixel indices ``row·W + col`` of an ``H×W`` image in the order a Hilbert curve visits them.
+
+    The curve fills the ``2^m × 2^m`` square that contains the image (``2^m ≥ max(H, W)``), starting at
+    pixel (0, 0); pixels outside the image are dropped. Returns a read-only ``[H·W]`` int64 array (cached).
+    """
+    side = 1 << max(1, (max(height, width) - 1).bit_length())
+    rows, cols = np.divmod(np.arange(height * width, dtype=np.int32), width)
+    x, y, distance = cols, rows, np.zeros(height * width, dtype=np.int64)
+    quadrant = side // 2
+    while quadrant > 0:  # the classic bitwise conversion (x, y) → distance along the curve, all pixels at once
+        in_right, in_lower = (x & quadrant) > 0, (y & quadrant) > 0
+        distance += quadrant * quadrant * ((3 * in_right) ^ in_lower)
+        flip = (~in_lower & in_right).astype(np.int32) * (side - 1)  # x → side − 1 − x is x XOR (side − 1)
+        x, y = x ^ flip, y ^ flip
+        swap = ~in_lower
+        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        quadrant //= 2
+    slots = np.full(side * side, -1, dtype=np.int64)  # distances are distinct: scatter, then read in order
+    slots[distance] = np.arange(height * width, dtype=np.int64)
+    order = slots[slots >= 0]
+    order.setflags(write=False)
+    return order
+
+
 def sample_positions(weights: Tensor, k: int, method: str = "systematic", seed: int = 0) -> Tensor:
     """Draw ``k`` pixel positions from ``weights`` (``[H, W]``, non-negative, e.g. a softmax of logits).
 
     Args:
-        weights: unnormalized probabilities per pixel; an all-zero map is treated as uniform.
+        weights: ``[H, W]`` unnormalized probabilities per pixel; an all-zero map is treated as uniform.
         k: number of positions, 1 ≤ k ≤ H·W.
         method: ``systematic`` (exactly ``k`` distinct pixels) or ``multinomial`` (with replacement).
         seed: the same seed and weights give the same positions.
@@ -73,6 +110,8 @@ def sample_positions(weights: Tensor, k: int, method: str = "systematic", seed: 
     Returns:
         ``[k]`` int64 flat pixel indices ``row·W + col``, sorted.
     """
+    if weights.dim() != 2:
+        raise ValueError(f"sampling weights must be an [H, W] map, got shape {tuple(weights.shape)}")
     flat = weights.reshape(-1)
     if not 1 <= k <= flat.numel():
         raise ValueError(f"cannot sample {k} positions from {flat.numel()} pixels (1 to {flat.numel()})")
@@ -85,12 +124,13 @@ def sample_positions(weights: Tensor, k: int, method: str = "systematic", seed: 
         return torch.multinomial(probs, k, replacement=True, generator=generator).sort().values
     if method != "systematic":
         raise ValueError(f"unknown sampling method {method!r} (choose from {', '.join(SAMPLING_METHODS)})")
-    mass = water_fill(flat, k)
+    order = hilbert_order(*weights.shape)
+    mass = water_fill(flat, k)[order]
     cdf = np.cumsum(mass)  # sequential: each step adds ≤ 1, so every interval stays ≤ 1 after rounding
     unit = float(torch.rand((), generator=generator, dtype=torch.float64))
     # Keep the last point u + k − 1 below the (rounded) total, then snap u to the exact 2⁻²⁴ grid.
     span = min(1.0, cdf[-1] - (k - 1))
     offset = np.floor(unit * span * 2.0**_OFFSET_BITS) / 2.0**_OFFSET_BITS
     points = offset + np.arange(k, dtype=np.float64)
-    picked = np.searchsorted(cdf, points, side="right")
-    return torch.from_numpy(picked.astype(np.int64))
+    picked = order[np.searchsorted(cdf, points, side="right")]
+    return torch.from_numpy(np.sort(picked))

@@ -149,7 +149,7 @@ def _step(
     weights = flat_targets if from_teacher else torch.softmax(logits.detach().double(), dim=1)
     errors = []
     for b, k in enumerate(budgets):
-        chosen = sample_positions(weights[b], k, "systematic", _seed(config.seed, iteration, b))
+        chosen = sample_positions(weights[b].reshape(size, size), k, "systematic", _seed(config.seed, iteration, b))
         rendered = render(gaussians_from_maps(maps[b], chosen // size, chosen % size), size, size, "cpu")
         errors.append(torch.mean((rendered - images[b].permute(1, 2, 0)) ** 2))
     mse = torch.stack(errors).mean()
