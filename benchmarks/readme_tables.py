@@ -239,9 +239,18 @@ def train_reproduction_table() -> str:
     if not path.exists():
         return "_Not measured yet: run `python benchmarks/train_reproduction.py`._"
     data = json.loads(path.read_text())
+    from train_reproduction import shipped_card
+
+    shipped_now = shipped_card()[1].name
+    stale = (
+        f"**Measured for the previous weights `{data['shipped_weights']}`**, not yet re-run for the shipped "
+        f"`{shipped_now}`.\n\n"
+        if data["shipped_weights"] != shipped_now
+        else ""
+    )
     psnr, losses = data["validation_psnr_db"], data["final_losses"]
     per_density = ", ".join(f"{d}: {v:+.3f}" for d, v in data["per_density_difference_db"].items())
-    return (
+    return stale + (
         "| weights | validation PSNR, 0 steps | final KL | final train PSNR |\n|---|---:|---:|---:|\n"
         f"| shipped (`{data['shipped_weights']}`) | {psnr['shipped']:.3f} dB | {losses['shipped']['kl']:.4f} | "
         f"{losses['shipped']['psnr']:.2f} dB |\n"
