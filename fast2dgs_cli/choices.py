@@ -26,8 +26,8 @@ DEFAULT_DENSITY = DEFAULT_GAUSSIANS / (768 * 512)
 
 DEFAULT_STEPS = 50
 """Fine-tuning steps when none are given, at ``DEFAULT_DENSITY`` and above (``encoder.fit.default_steps``): the
-prior starts close, so 50 steps (about 1.5 s at 768×512 on 2 cores) reach what the gradient heuristic needs
-about 65 for, and the default encode stays under 5 s."""
+prior starts close, so 50 steps (about 2.5 s at 768×512 on 2 cores) reach what the gradient heuristic needs
+about 80 for at 10 000 Gaussians on Kodak (``benchmarks/prior_vs_heuristic.py``)."""
 
 MAX_DEFAULT_STEPS = 100
 """Fine-tuning steps when none are given, at half ``DEFAULT_DENSITY`` and below: a step costs about as much
