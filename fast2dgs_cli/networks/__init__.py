@@ -3,11 +3,11 @@
 ```
 image [H,W,3], budget K ──► density ρ = K/(H·W)
    │
-   ├─► PriorNet(image, log ρ) ──► logits [H,W] ──softmax──► sample_positions(K) ──► K pixels (rows, cols)
-   │                                                                                        │
-   └─► AttributeNet(image, log ρ) ──► maps [9,H,W]: offset, log std, rotation, colour ──────┴─► gaussians_from_maps
-                                                                                                  │
-                                                                        Gaussians ──► finetune ───┘
+   ├─► PriorNet(image, log ρ) ─► logits [H,W] ─softmax─► sample_positions(K) ─► relax_positions ──┐
+   │                                                                        K pixels (rows, cols) │
+   └─► AttributeNet(image, log ρ) ─► maps [9,H,W]: offset, log std, rotation, colour ────────────┴─► gaussians_from_maps
+                                                                                                              │
+                                                                                    Gaussians ──► finetune ───┘
 ```
 
 Both networks are the same conditional UNet (``unet``), conditioned on ``log ρ`` by FiLM: one set of
@@ -18,6 +18,7 @@ weights serves every image size and budget. ``predict.prior_init`` is the whole 
 from .attributes import MAP_CHANNELS, AttributeNet, gaussians_from_maps
 from .predict import default_models, predict_maps, prior_init
 from .prior import PriorNet
+from .relaxation import RELAX_ITERATIONS, relax_positions
 from .registry import (
     DEFAULT_MODEL,
     MODELS,
@@ -35,6 +36,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "MAP_CHANNELS",
     "MODELS",
+    "RELAX_ITERATIONS",
     "SAMPLING_METHODS",
     "AttributeNet",
     "ConditionalUNet",
@@ -48,6 +50,7 @@ __all__ = [
     "load_models_file",
     "predict_maps",
     "prior_init",
+    "relax_positions",
     "sample_positions",
     "save_models",
     "shipped_name",

@@ -1,9 +1,13 @@
 """Prior initialization: both networks, one sampling step, ``n`` Gaussians ready for fine-tuning.
 
 ```
-image [H,W,3] ─► [1,3,H,W] ─┬─► PriorNet ─► logits ─softmax─► sample_positions(n) ─► rows, cols ─┐
-ρ = n/(H·W) ──► log ρ ──────┴─► AttributeNet ─► maps [9,H,W] ───────────────────────────────────┴─► gaussians_from_maps
+image [H,W,3] ─► [1,3,H,W], log ρ (ρ = n/(H·W))
+   ├─► PriorNet ─► logits ─softmax─► sample_positions(n) ─► relax_positions ─► rows, cols ─┐
+   └─► AttributeNet ─► maps [9,H,W] ───────────────────────────────────────────────────────┴─► gaussians_from_maps
 ```
+
+The relaxation evens out the systematic sampler's spacing; the multinomial ablation keeps the paper's
+sampling untouched.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from torch import Tensor
 from ..gaussians import Gaussians
 from .attributes import gaussians_from_maps
 from .registry import DEFAULT_MODEL, PriorModels, load_models
+from .relaxation import RELAX_ITERATIONS, relax_positions
 from .sampling import sample_positions
 
 __all__ = ["default_models", "predict_maps", "prior_init"]
@@ -41,7 +46,12 @@ def predict_maps(image: Tensor, n: int, models: PriorModels) -> tuple[Tensor, Te
 
 
 def prior_init(
-    image: Tensor, n: int, seed: int = 0, models: PriorModels | None = None, sampling: str = "systematic"
+    image: Tensor,
+    n: int,
+    seed: int = 0,
+    models: PriorModels | None = None,
+    sampling: str = "systematic",
+    relax: int = RELAX_ITERATIONS,
 ) -> Gaussians:
     """Place ``n`` Gaussians on ``image`` (``[H, W, 3]`` float in [0, 1]) with the Deep Gaussian Prior.
 
@@ -51,10 +61,13 @@ def prior_init(
         seed: seed of the position sampling.
         models: the networks (default: the shipped default model).
         sampling: ``systematic`` (n distinct pixels) or ``multinomial`` (with replacement, as the paper).
+        relax: Lloyd iterations applied to systematic samples (``relaxation``; 0: the sampler's pixels).
     """
     height, width = image.shape[:2]
     if not 1 <= n <= height * width:
         raise ValueError(f"cannot place {n} Gaussians on a {width}x{height} image (1 to {height * width})")
     probs, maps = predict_maps(image, n, models or default_models())
     chosen = sample_positions(probs, n, sampling, seed)
+    if sampling == "systematic":
+        chosen = relax_positions(chosen, probs, relax)
     return gaussians_from_maps(maps, chosen // width, chosen % width)

@@ -2,9 +2,12 @@
 
 ```
 held-out photo ──centre crop (downscaled)──► for each density ρ: K = ρ·H·W
-    ├─► prior_init(K)                ─► render ─► 8-bit PSNR ─┐
+    ├─► prior_init(K, relax=0)       ─► render ─► 8-bit PSNR ─┐
     └─► init_gaussians(gradient, K)  ─► render ─► 8-bit PSNR ─┴─► means per ρ and overall
 ```
+
+The prior's positions are the sampler's, as in training, without the Lloyd relaxation the encoder adds: the
+score measures the networks, and model cards stay comparable across versions of the relaxation.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ def validate(
         for density in densities:
             k = min(height * width, max(1, round(density * height * width)))
             for name, gaussians in (
-                ("prior", prior_init(image, k, seed, models)),
+                ("prior", prior_init(image, k, seed, models, relax=0)),
                 ("gradient", init_gaussians(image, k, seed, method="gradient")),
             ):
                 scores[density][name].append(psnr(to_uint8(render(gaussians, height, width, "cpu")), reference))
