@@ -91,7 +91,7 @@ def _nearest_sites(sites: np.ndarray, height: int, width: int, cell: float) -> n
                 # any site beyond this ring is at least ``ring · cell`` away from a pixel of bucket (by, bx)
                 covers_rows = by - ring <= 0 and by + ring >= grid_h - 1
                 covers_grid = covers_rows and bx - ring <= 0 and bx + ring >= grid_w - 1
-                if (best >= 0 and best_d2 <= (ring * cell) ** 2) or covers_grid:
+                if best_d2 <= (ring * cell) ** 2 or covers_grid:  # no site found yet: best_d2 is inf
                     break
                 ring += 1
             owner[row, col] = best
