@@ -64,6 +64,12 @@ def cache_key(spec: CropSpec, steps: int, seed: int) -> str:
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
+TEACHER_LR_XY = 1.2e-3
+"""Position learning rate of the teacher fits: the rate the shipped networks were trained with, kept fixed so
+the README's training command still reproduces them (long fits from the gradient init move further than the
+encoder's short ones, for which ``fit.XY_STEP`` scales the rate with the budget)."""
+
+
 def fit_teacher(image: Tensor, k: int, steps: int, seed: int) -> tuple[Gaussians, float]:
     """Fit ``k`` Gaussians to ``image`` (``[H,W,3]`` float): gradient init + ``steps`` of fine-tuning.
 
@@ -72,7 +78,7 @@ def fit_teacher(image: Tensor, k: int, steps: int, seed: int) -> tuple[Gaussians
     """
     height, width = image.shape[:2]
     start = init_gaussians(image, k, seed=seed, method="gradient")
-    fitted = finetune(start, image, FitConfig(steps=steps), backend="cpu").gaussians
+    fitted = finetune(start, image, FitConfig(steps=steps, lr_xy=TEACHER_LR_XY), backend="cpu").gaussians
     return fitted, psnr(render(fitted, height, width, "cpu").clamp(0, 1), image)
 
 
