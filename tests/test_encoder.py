@@ -256,11 +256,11 @@ def test_geometry_refinement_slopes_match_finite_differences(crop: torch.Tensor)
     checked = 0
     for g in np.argsort(-np.diff(start))[:20]:  # the Gaussians selected by the most pixels
         screen, slope = np.empty(5), np.empty(5)
-        local = np.empty((start[g + 1] - start[g], 10))
+        local = np.empty((start[g + 1] - start[g], 9))
         _screen(values[g], 128, 128, screen)
-        _slopes(g, values, start[g], start[g + 1] - start[g], pixel_of, raw, total, blend, target, colours, 128, 128,
-                screen, local, slope)  # fmt: skip
-        assert local[0, 9] == pytest.approx(local_error(g, values[g]), rel=1e-12)
+        error = _slopes(g, values, start[g], start[g + 1] - start[g], pixel_of, raw, total, blend, target, colours,
+                        128, 128, screen, local, slope)  # fmt: skip
+        assert error == pytest.approx(local_error(g, values[g]), rel=1e-12)
         for k in range(5):
             h = 1e-6
             up, down = values[g].copy(), values[g].copy()
