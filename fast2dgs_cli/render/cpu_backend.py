@@ -25,20 +25,21 @@ Data flow (one ``rasterize_cpu`` call)::
         scratch buffers; per tile, 4×4-pixel blocks of 16 SIMD lanes)
         ──► image [H, W, 3]  (+ if autograd needs it: per intersection and 4×4 block, the 16-bit mask of
             the pixels that selected it; per pixel Σw float32)
-    dL/dimage ──_backward_kernel (prange over tiles; each candidate visits the blocks its masks name)
+    dL/dimage ──_backward_kernel (prange over tiles; each candidate visits only the blocks its masks name)
               ──► one gradient slot per (tile, Gaussian) intersection
               ──_reduce_kernel (prange over Gaussians)──► dL/dxys, dL/dconics, dL/dcolors
 
 Selection, in two passes over a block's candidates (ascending list = Gaussian index order): the first scores
 them all and keeps, per lane, only the K smallest σ *values* sorted in registers (a min/max insertion network,
-half the work of carrying indices along); its K-th value τ then defines the selection exactly — every σ < τ,
-plus the first σ = τ in index order until K are taken — which is the K largest weights with ties to the lower
-index, the reference's rule (it ranks ``exp(−σ)``, which only differs when ``exp`` rounds two distinct σ to
-the same float32 weight, a one-ulp coincidence). The first pass also keeps aside the candidates that entered
+half the work of carrying indices along, run on every candidate: a branch on whether it enters costs more than
+the network when about half do, unpredictably); its K-th value τ then defines the selection exactly — every
+σ < τ, plus the first σ = τ in index order until K are taken — which is the K largest weights with ties to the
+lower index, the reference's rule (it ranks ``exp(−σ)``, which only differs when ``exp`` rounds two distinct σ
+to the same float32 weight, a one-ulp coincidence). The first pass also keeps aside the candidates that entered
 some lane's K smallest when scored (about half of them), the only ones that can be selected; the second pass
 walks those and blends each selected candidate into the lanes that took it (its colour is a broadcast, no
-gather), so a pixel's terms are summed in Gaussian-index order, not the reference's weight order: the same
-value up to float32 rounding. σ is evaluated in float32 with the reference's operation order.
+gather), so a pixel's terms are summed in Gaussian-index order, not the reference's weight order: the same value
+up to float32 rounding. σ is evaluated in float32 with the reference's operation order.
 
 Determinism and races: a tile owns its pixels and its intersection slots, so threads never write the same
 memory; each Gaussian sums its slots in a fixed (tile) order. No atomics; results do not depend on the
@@ -91,6 +92,7 @@ _EPS = float(EPS)
 _I32, _I64, _F32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
 _VI32, _VF32 = (ir.VectorType(t, _LANES) for t in (_I32, _F32))
 _MASK = ir.IntType(_LANES)
+_VI16 = ir.VectorType(ir.IntType(16), _LANES)
 _LOG2E_F = float(np.float32(1.0 / math.log(2.0)))
 _LN2_HI = 0.693145751953125  # 15 significant bits: n·_LN2_HI is exact in float32 for n < 512
 _LN2_LO = float(np.float32(math.log(2.0) - _LN2_HI))
@@ -200,16 +202,19 @@ def _render_block(typingctx, x0, y0, params, cols, count, lst, n, cut, keys, pic
             sigma, _, _ = v.sigma(x0_v, y0_v, *v.candidate(params_p, count_i, f.sext(entry, _I64)))
             valid = f.and_(f.fcmp_ordered(">=", sigma, zero), f.fcmp_ordered("<", sigma, v.splat(cut_v)))
             key = f.select(valid, sigma, inf)
-            with f.if_then(v.any(f.fcmp_ordered("<", key, f.load(rows[-1])))):
-                j = f.load(n_picked)
-                f.store(key, v.ptr(keys_p, f.shl(j, ir.Constant(_I64, 4)), _VF32), align=4)
-                f.store(entry, f.gep(picked_p, [j]))
-                f.store(v.add(j, 1), n_picked)
-                for row in rows:  # the smaller value stays, the larger moves on
-                    old = f.load(row)
-                    less = f.fcmp_ordered("<", key, old)
-                    f.store(f.select(less, key, old), row)
-                    key = f.select(less, old, key)
+            # no branch on whether the candidate enters some lane (about half do, unpredictably): it is always
+            # written at the end of the kept list, which only grows if it entered, and always inserted, row i
+            # becoming min(row i, max(row i−1, key)) from the old rows at once (a key that enters no lane
+            # leaves every row as it was)
+            entered = v.any(f.fcmp_ordered("<", key, f.load(rows[-1])))
+            j = f.load(n_picked)
+            f.store(key, v.ptr(keys_p, f.shl(j, ir.Constant(_I64, 4)), _VF32), align=4)
+            f.store(entry, f.gep(picked_p, [j]))
+            f.store(f.add(j, f.zext(entered, _I64)), n_picked)
+            old = [f.load(row) for row in rows]
+            for i, row in enumerate(rows):
+                moved = key if i == 0 else f.select(f.fcmp_ordered("<", key, old[i - 1]), old[i - 1], key)
+                f.store(f.select(f.fcmp_ordered("<", moved, old[i]), moved, old[i]), row)
         tau = f.load(rows[-1])
         below = [f.zext(f.fcmp_ordered("<", f.load(row), tau), _VI32) for row in rows]
         n_below = below[0]
@@ -273,35 +278,41 @@ def _backward_candidate(typingctx, hits, x0, y0, params, cols, count, m, lanes, 
         zero = v.const(0.0)
         sums = [cgutils.alloca_once_value(f, zero) for _ in range(8)]
         hit_row = f.shl(m_i, ir.Constant(_I64, 4))
-        with cgutils.for_range(f, ir.Constant(_I64, 16)) as loop:
-            blk = loop.index
+        # the blocks with a selecting lane, found without a branch per block: an unpredictable branch there
+        # costs more than the block's arithmetic; the loop then visits exactly those, in ascending order
+        masks = f.load(v.ptr(hits_p, hit_row, _VI16), align=2)
+        selected = f.icmp_signed("!=", masks, ir.Constant(_VI16, [0] * _LANES))
+        pending = cgutils.alloca_once_value(f, f.bitcast(selected, _MASK))
+        with cgutils.for_range(f, f.zext(f.ctpop(f.load(pending)), _I64)):
+            rest = f.load(pending)
+            f.store(f.and_(rest, f.sub(rest, ir.Constant(_MASK, 1))), pending)
+            blk = f.zext(f.cttz(rest, ir.Constant(ir.IntType(1), 1)), _I64)
             bits = f.zext(v.at(hits_p, f.add(hit_row, blk)), _I32)
-            with f.if_then(f.icmp_signed("!=", bits, ir.Constant(_I32, 0))):
-                lane_bits = ir.Constant(_VI32, [1 << i for i in range(_LANES)])  # a vector test: cheap on any SIMD
-                hit = f.icmp_signed("!=", f.and_(v.splat(bits, _VI32), lane_bits), v.const(0, _VI32))
-                lane_row = f.mul(blk, ir.Constant(_I64, 5 * _LANES))
-                v0, v1, v2, ov, inv = (f.load(v.ptr(lanes_p, v.add(lane_row, q * _LANES), _VF32), align=4) for q in range(5))
-                bx = f.sitofp(f.add(x0_i, f.shl(f.and_(blk, ir.Constant(_I64, 3)), ir.Constant(_I64, 2))), _F32)
-                by = f.sitofp(f.add(y0_i, f.shl(f.lshr(blk, ir.Constant(_I64, 2)), ir.Constant(_I64, 2))), _F32)
-                sigma, dx, dy = v.sigma(bx, by, px, py, a, b, c)
-                # w / (Σw + EPS) on the lanes that selected m, exactly 0 elsewhere: their terms below are then
-                # ±0 (every factor is finite near a selected Gaussian), so no per-sum mask is needed
-                share = f.select(hit, f.fmul(v.exp_neg(f.select(hit, sigma, zero)), inv), zero)
-                cv = f.fadd(f.fadd(f.fmul(c0, v0), f.fmul(c1, v1)), f.fmul(c2, v2))
-                d_sigma = f.fmul(share, f.fsub(ov, cv))
-                d_dx, d_dy = f.fmul(d_sigma, dx), f.fmul(d_sigma, dy)
-                grads = (
-                    f.fmul(d_sigma, f.fadd(f.fmul(A, dx), f.fmul(B, dy))),
-                    f.fmul(d_sigma, f.fadd(f.fmul(B, dx), f.fmul(C, dy))),
-                    f.fmul(f.fmul(d_dx, dx), v.const(0.5)),
-                    f.fmul(d_dx, dy),
-                    f.fmul(f.fmul(d_dy, dy), v.const(0.5)),
-                    f.fmul(share, v0),
-                    f.fmul(share, v1),
-                    f.fmul(share, v2),
-                )
-                for slot, grad in zip(sums, grads):
-                    f.store(f.fadd(f.load(slot), grad), slot)
+            lane_bits = ir.Constant(_VI32, [1 << i for i in range(_LANES)])  # a vector test: cheap on any SIMD
+            hit = f.icmp_signed("!=", f.and_(v.splat(bits, _VI32), lane_bits), v.const(0, _VI32))
+            lane_row = f.mul(blk, ir.Constant(_I64, 5 * _LANES))
+            v0, v1, v2, ov, inv = (f.load(v.ptr(lanes_p, v.add(lane_row, q * _LANES), _VF32), align=4) for q in range(5))
+            bx = f.sitofp(f.add(x0_i, f.shl(f.and_(blk, ir.Constant(_I64, 3)), ir.Constant(_I64, 2))), _F32)
+            by = f.sitofp(f.add(y0_i, f.shl(f.lshr(blk, ir.Constant(_I64, 2)), ir.Constant(_I64, 2))), _F32)
+            sigma, dx, dy = v.sigma(bx, by, px, py, a, b, c)
+            # w / (Σw + EPS) on the lanes that selected m, exactly 0 elsewhere: their terms below are then
+            # ±0 (every factor is finite near a selected Gaussian), so no per-sum mask is needed
+            share = f.select(hit, f.fmul(v.exp_neg(f.select(hit, sigma, zero)), inv), zero)
+            cv = f.fadd(f.fadd(f.fmul(c0, v0), f.fmul(c1, v1)), f.fmul(c2, v2))
+            d_sigma = f.fmul(share, f.fsub(ov, cv))
+            d_dx, d_dy = f.fmul(d_sigma, dx), f.fmul(d_sigma, dy)
+            grads = (
+                f.fmul(d_sigma, f.fadd(f.fmul(A, dx), f.fmul(B, dy))),
+                f.fmul(d_sigma, f.fadd(f.fmul(B, dx), f.fmul(C, dy))),
+                f.fmul(f.fmul(d_dx, dx), v.const(0.5)),
+                f.fmul(d_dx, dy),
+                f.fmul(f.fmul(d_dy, dy), v.const(0.5)),
+                f.fmul(share, v0),
+                f.fmul(share, v1),
+                f.fmul(share, v2),
+            )
+            for slot, grad in zip(sums, grads):
+                f.store(f.fadd(f.load(slot), grad), slot)
         for q, slot in enumerate(sums):
             f.store(_tree_sum(f, f.fpext(f.load(slot), ir.VectorType(ir.DoubleType(), _LANES))), f.gep(out_p, [ir.Constant(_I64, q)]))
         return context.get_dummy_value()
