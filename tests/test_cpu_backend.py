@@ -142,6 +142,56 @@ def test_skipped_negligible_candidates_stay_below_the_error_bound() -> None:
     assert SIGMA_CUTOFF > 27.6  # exp(-27.6) ≈ 1e-12, the bound the module docstring derives
 
 
+def _block_sigmas(xys: np.ndarray, conics: np.ndarray, g: int, bx: int, by: int) -> np.ndarray:
+    """Gaussian ``g``'s float32 σ at the 16 pixels of the block at ``(bx, by)``, in the kernels' operation order."""
+    f32 = np.float32
+    qx, qy = f32(bx) + (np.arange(16) % 4).astype(f32), f32(by) + (np.arange(16) // 4).astype(f32)
+    dx, dy = xys[g, 0] - qx, xys[g, 1] - qy
+    a, b, c = conics[g]
+    return f32(0.5) * (a * dx * dx + c * dy * dy) + b * dx * dy
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_block_lists_skip_only_candidates_beyond_the_cutoff(seed: int) -> None:
+    # round, elongated (up to 1:40, condition number 1600, past the bound's limit of 1000) and rotated
+    # Gaussians of every size; a (candidate, block) pair may leave the block's list only if the candidate's
+    # float32 σ is at or beyond the cut-off at all 16 pixels, and many must leave for the test to mean anything
+    g = random_scene(400, seed, max_scale=8.0)
+    gen = torch.Generator().manual_seed(seed)
+    thin = torch.rand(400, generator=gen) < 0.3
+    scale = g.scale.clone()
+    scale[thin, 0] = scale[thin, 1] / (1.0 + 39.0 * torch.rand(int(thin.sum()), generator=gen))
+    p = project(Gaussians(g.xy, scale, g.rotation, g.color), 96, 112)
+    xys, conics, colors = (t.detach().numpy() for t in (p.xys, p.conics, p.colors))
+    bins = cpu_backend._Bins(p)
+    gboxes = cpu_backend._gaussian_boxes(xys, conics)
+    capacity = int(np.max(np.diff(bins.tile_start)))
+    params, cols = cpu_backend._tile_scratch(capacity)
+    boxes, lists, _, _ = cpu_backend._block_scratch(capacity)
+    sizes = np.empty(16, np.int64)
+    kept = skipped = 0
+    for t in range(len(bins.tile_start) - 1):
+        start, count = bins.tile_start[t], bins.tile_start[t + 1] - bins.tile_start[t]
+        if count == 0:
+            continue
+        x0, y0 = (t % bins.tiles_x) * 16, (t // bins.tiles_x) * 16
+        cpu_backend._load_tile(xys, conics, colors, bins.ids, start, count, params, cols)
+        cpu_backend._load_boxes(gboxes, bins.ids, start, count, boxes)
+        cpu_backend._block_lists(params, boxes, count, x0, y0, lists, sizes)
+        for m in range(count):
+            i0, i1, j0, j1 = cpu_backend._block_range(boxes, m, x0, y0)
+            for blk in [4 * j + i for j in range(j0, j1 + 1) for i in range(i0, i1 + 1)]:
+                listed = lists[blk * count : blk * count + sizes[blk]]
+                if m in listed:
+                    kept += 1
+                    continue
+                skipped += 1
+                sigma = _block_sigmas(xys, conics, bins.ids[start + m], x0 + 4 * (blk % 4), y0 + 4 * (blk // 4))
+                assert bool((sigma >= SIGMA_CUTOFF).all()), (t, m, blk, float(sigma.min()))
+            assert all(np.all(np.diff(lists[b * count : b * count + sizes[b]]) > 0) for b in range(16))
+    assert skipped > 0.2 * (kept + skipped)
+
+
 @pytest.mark.parametrize("kind", ["random", "crowded", "degenerate", "fitted", "sparse"])
 def test_blend_weights_match_reference_and_reproduce_the_picture(kind: str) -> None:
     from fast2dgs_cli.render import blend_weights

@@ -50,7 +50,8 @@ Negligible candidates: a candidate is skipped at a pixel when ``σ ≥ SIGMA_CUT
 by nothing, and a pixel has at most ``TOP_K`` terms, so ``|Δout| ≤ 2·TOP_K·1e-12·max|c| / EPS =
 2e-7·max|c|`` (``EPS = 1e-4`` bounds the denominator from below); gradients move by as little. The cut
 bounds each Gaussian to the box of its ellipse ``σ ≤ SIGMA_CUTOFF`` (plus a one-pixel margin), and a block
-skips the Gaussians whose box misses it.
+skips the Gaussians whose box misses it, and those whose σ provably reaches the cut-off at all its pixels (a
+lower bound over the block, ``_block_lists``): neither changes a single output bit.
 
 Memory is O(pixels + intersections): the lane masks (32 B per intersection) and Σw (4 B/pixel) exist only
 when autograd needs them; forward-only calls allocate the image and the bins only.
@@ -84,6 +85,8 @@ _LANES = 16  # a 4×4 block of pixels
 _TILE_PIX = TILE * TILE
 _CUT32 = np.float32(SIGMA_CUTOFF)
 _BOX_CUT = SIGMA_CUTOFF * (1.0 + 1e-4) + 1e-3  # float64 σ bound used for the ellipse boxes
+_BLOCK_CUT = SIGMA_CUTOFF * 1.01  # float64 lower bound of σ over a 4×4 block above which it is skipped
+_CULL_CONDITION = 1000.0  # largest conic condition number for which that bound is used
 _EPS = float(EPS)
 
 # ------------------------------------------------------------------------------------- SIMD (LLVM IR)
@@ -379,18 +382,24 @@ def _bin_kernel(box, tiles_x, tiles_y):  # pragma: no cover - compiled
 # ---------------------------------------------------------------------------------------------- tiles
 @njit(parallel=True, cache=True)
 def _gaussian_boxes(xys, conics):  # pragma: no cover - compiled
-    """``[N, 4]`` float32 ``(x_lo, x_hi, y_lo, y_hi)`` of each ellipse ``σ ≤ SIGMA_CUTOFF`` plus a one-pixel
-    margin (infinite when the conic is not positive definite: then every pixel is tried)."""
-    boxes = np.empty((xys.shape[0], 4), np.float32)
+    """``[N, 5]`` float32: ``(x_lo, x_hi, y_lo, y_hi)`` of each ellipse ``σ ≤ SIGMA_CUTOFF`` plus a one-pixel
+    margin (infinite when the conic is not positive definite: then every pixel is tried), and 1 where the
+    block bound of ``_block_lists`` holds (a positive definite conic of condition number ≤ ``_CULL_CONDITION``),
+    else 0."""
+    boxes = np.empty((xys.shape[0], 5), np.float32)
     for g in prange(xys.shape[0]):
         px, py = xys[g, 0], xys[g, 1]
         a, b, c = np.float64(conics[g, 0]), np.float64(conics[g, 1]), np.float64(conics[g, 2])
         det = a * c - b * b
-        hx, hy = np.inf, np.inf
+        hx, hy, bounded = np.inf, np.inf, 0.0
         if a > 0.0 and det > 0.0 and math.isfinite(det) and math.isfinite(px) and math.isfinite(py):
             hx = math.sqrt(2.0 * _BOX_CUT * c / det) + 1.0
             hy = math.sqrt(2.0 * _BOX_CUT * a / det) + 1.0
+            spread = math.sqrt(0.25 * (a - c) * (a - c) + b * b)
+            if 0.5 * (a + c) + spread <= _CULL_CONDITION * (0.5 * (a + c) - spread):
+                bounded = 1.0
         boxes[g, 0], boxes[g, 1], boxes[g, 2], boxes[g, 3] = px - hx, px + hx, py - hy, py + hy
+        boxes[g, 4] = bounded
     return boxes
 
 
@@ -403,7 +412,7 @@ def _tile_scratch(capacity):  # pragma: no cover - compiled
 @njit(cache=True)
 def _block_scratch(capacity):  # pragma: no cover - compiled
     """Per-thread-chunk buffers of the forward's blocks: candidate boxes, block lists, σ rows, picked entries."""
-    boxes, lists = np.empty((4, capacity), np.float32), np.empty(16 * capacity, np.int32)
+    boxes, lists = np.empty((5, capacity), np.float32), np.empty(16 * capacity, np.int32)
     return boxes, lists, np.empty(_LANES * capacity, np.float32), np.empty(capacity, np.int32)
 
 
@@ -419,10 +428,11 @@ def _load_tile(xys, conics, colors, ids, start, count, params, cols):  # pragma:
 
 @njit(cache=True)
 def _load_boxes(gboxes, ids, start, count, boxes):  # pragma: no cover - compiled
-    """Gather a tile's candidate boxes ``boxes`` [4, M] (the forward pass's block culling)."""
+    """Gather a tile's candidate boxes and bound flags ``boxes`` [5, M] (the forward pass's block culling)."""
     for m in range(count):
         g = ids[start + m]
-        boxes[0, m], boxes[1, m], boxes[2, m], boxes[3, m] = gboxes[g, 0], gboxes[g, 1], gboxes[g, 2], gboxes[g, 3]
+        for q in range(5):
+            boxes[q, m] = gboxes[g, q]
 
 
 def _chunk(i, n_chunks, n):  # pragma: no cover - compiled
@@ -445,19 +455,37 @@ def _block_range(boxes, m, x0, y0):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _block_lists(boxes, count, x0, y0, lists, sizes):  # pragma: no cover - compiled
-    """For each 4×4 block of the tile, list (ascending) the candidates whose box meets it.
+def _block_lists(params, boxes, count, x0, y0, lists, sizes):  # pragma: no cover - compiled
+    """For each 4×4 block of the tile, list (ascending) the candidates whose box meets it, less those whose σ
+    is provably ``≥ SIGMA_CUTOFF`` at all 16 pixels (a third of the box's blocks, on fitted scenes).
 
-    Block ``j`` gets ``lists[j·count : j·count + sizes[j]]``.
+    Block ``j`` gets ``lists[j·count : j·count + sizes[j]]``. The bound: with ``w`` = the Gaussian's centre
+    minus the block's centre and ``Q`` its conic, a pixel at offset ``e`` (``|e_x|, |e_y| ≤ 1.5``) from the
+    block's centre has ``σ = ½(w − e)ᵀQ(w − e) ≥ σ(w) − eᵀQw ≥ σ(w) − 1.5·(|(Qw)_x| + |(Qw)_y|)``, as
+    ``Q`` is positive definite. The kernel's float32 ``σ`` is within ``16·2⁻²⁴·κ·σ`` of the exact value (``κ`` the
+    conic's condition number), under 0.1 % for ``κ ≤ _CULL_CONDITION``, so a bound ``≥ _BLOCK_CUT`` (1 % over
+    the cut-off) leaves every lane's float32 σ at or above the cut-off: the skipped candidate would have been
+    scored ``+inf`` in every lane, entered no lane and been selected nowhere. The image is unchanged, bit for
+    bit; pass 1 scores a third fewer candidates.
     """
     sizes[:] = 0
     for m in range(count):
         i0, i1, j0, j1 = _block_range(boxes, m, x0, y0)
+        if i0 > i1:
+            continue
+        bounded = boxes[4, m] > 0.0
+        px, py, a = np.float64(params[m]), np.float64(params[count + m]), np.float64(params[2 * count + m])
+        b, c = np.float64(params[3 * count + m]), np.float64(params[4 * count + m])
         for bj in range(j0, j1 + 1):
-            for bi in range(i0, i1 + 1):
+            v = py - (y0 + 4.0 * bj + 1.5)
+            for bi in range(4):  # a fixed count, no branch: the four blocks' bounds compute side by side
+                u = px - (x0 + 4.0 * bi + 1.5)
+                gx, gy = a * u + b * v, b * u + c * v
+                bound = 0.5 * (u * gx + v * gy) - 1.5 * (abs(gx) + abs(gy))
+                keep = (i0 <= bi) & (bi <= i1) & ((not bounded) | (bound < _BLOCK_CUT))
                 blk = 4 * bj + bi
-                lists[blk * count + sizes[blk]] = m
-                sizes[blk] += 1
+                lists[blk * count + sizes[blk]] = m  # no branch: the entry only counts if kept
+                sizes[blk] += keep
 
 
 @njit(cache=True, error_model="numpy")
@@ -469,7 +497,7 @@ def _render_tile(params, cols, boxes, lists, keys, picked, count, start, t, x0, 
     save = hits.shape[0] > 0
     if save:
         hits[16 * start : 16 * (start + count)] = 0
-    _block_lists(boxes, count, x0, y0, lists, sizes)
+    _block_lists(params, boxes, count, x0, y0, lists, sizes)
     for blk in range(16):
         bx, by = x0 + 4 * (blk % 4), y0 + 4 * (blk // 4)
         if bx >= width or by >= height:
