@@ -194,6 +194,24 @@ def test_batch_continues_past_bad_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good1.g2d", "good2.g2d"]
 
 
+def test_batches_turn_the_collector_back_on_after_the_first_file(tmp_path: Path) -> None:
+    """``main`` starts with the cyclic collector off (start-up speed); a batch must not run on without it."""
+    import gc
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _png(folder / "a.png")
+    _png(folder / "b.png")
+    gc.disable()
+    try:
+        result = _run("encode", str(folder), "-o", str(tmp_path / "out"), *FAST)
+        assert result.exit_code == 0, result.output
+        assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
 def test_info_shows_streams(encoded: Path) -> None:
     result = _run("info", str(encoded))
     assert result.exit_code == 0
