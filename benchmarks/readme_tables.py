@@ -81,6 +81,19 @@ def _render_speed_table(data: dict, name: str) -> str:
         f"{first['compile_cold_cache']['warm_up_s']:.1f} s compiling into an empty cache (once per machine), "
         f"{first['load_from_cache']['warm_up_s']:.2f} s loading from numba's on-disk cache."
     )
+    drift = [row for row in data["results"] if row.get("forward_rounds_ms")]
+    if drift:
+        rounds = drift[0]["rounds"]
+        spans = "; ".join(
+            f"{row['backend']} {row['width']}×{row['height']} {row['gaussians']}: forward "
+            f"{min(row['forward_rounds_ms']):.1f}–{max(row['forward_rounds_ms']):.1f} ms, forward+backward "
+            f"{min(row['forward_backward_rounds_ms']):.1f}–{max(row['forward_backward_rounds_ms']):.1f} ms"
+            for row in drift
+        )  # fmt: skip
+        lines.append(
+            f"The fast backend was timed in {rounds} interleaved rounds over all scenes (medians of all "
+            f"repetitions above); per-round medians ranged: {spans}."
+        )
     return "\n".join(lines)
 
 

@@ -7,6 +7,11 @@ CUDA and gmod are available) and scene it measures, after warm-up, the median ov
 
 * ``forward``: ``render()`` under ``torch.no_grad()`` (projection + rasterization), and the rasterizer alone;
 * ``forward_backward``: one fine-tuning step without the optimizer (render, MSE loss, ``backward()``);
+The fast backends are timed in ``--rounds`` interleaved rounds (every scene and operation in each round, a
+warm-up call before each batch): this host's speed drifts by tens of per cent over minutes, and rounds
+spread that drift over all scenes instead of letting a slow minute land on one. The figure is the median
+of all repetitions; ``*_rounds_ms`` keeps each round's median, to show the drift.
+
 * ``peak_rss_mb``: peak resident memory above the pre-call baseline, measured in a fresh subprocess that
   first warms the same call up, then resets the kernel's high-water mark (``/proc/self/clear_refs``) and
   reads ``VmHWM`` after the call (Linux; elsewhere ``ru_maxrss`` growth, a lower bound);
@@ -15,7 +20,7 @@ plus the first-call cost of the cpu kernels in fresh processes: compiling into a
 loading them from the on-disk cache. The torch reference gets fewer repetitions on big scenes and is
 recorded as ``null`` (with the reason) where one call would take over 60 s.
 
-    python benchmarks/render_speed.py [--kodak DIR] [--image kodim05] [--budgets 2000 10000 50000]
+    python benchmarks/render_speed.py [--kodak DIR] [--image kodim05] [--budgets 2000 10000 50000] [--rounds 5]
 
 Writes ``benchmarks/results/render_speed.json`` (with the machine's CPU, cores and library versions).
 """
@@ -77,8 +82,8 @@ def _sync(backend: str) -> None:
         torch.cuda.synchronize()
 
 
-def median_ms(call: Callable[[], object], backend: str, warmup: int, reps: int) -> float:
-    """Median wall time of ``call`` in ms after ``warmup`` untimed calls."""
+def timed_ms(call: Callable[[], object], backend: str, warmup: int, reps: int) -> list[float]:
+    """Wall times of ``reps`` calls of ``call`` in ms, after ``warmup`` untimed calls."""
     for _ in range(warmup):
         call()
         _sync(backend)
@@ -87,8 +92,13 @@ def median_ms(call: Callable[[], object], backend: str, warmup: int, reps: int) 
         start = time.perf_counter()
         call()
         _sync(backend)
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        times.append(1e3 * (time.perf_counter() - start))
+    return times
+
+
+def median_ms(call: Callable[[], object], backend: str, warmup: int, reps: int) -> float:
+    """Median wall time of ``call`` in ms after ``warmup`` untimed calls."""
+    return statistics.median(timed_ms(call, backend, warmup, reps))
 
 
 def _calls(gaussians, target: torch.Tensor, backend: str):
@@ -122,33 +132,55 @@ def _calls(gaussians, target: torch.Tensor, backend: str):
     return forward, raster, step
 
 
-def measure(gaussians, target: torch.Tensor, backend: str, reps: int) -> dict[str, object]:
-    """Forward / rasterizer / step timings of one backend on one scene."""
-    forward, raster, step = _calls(gaussians, target, backend)
+def measure_reference(gaussians, target: torch.Tensor, reps: int) -> dict[str, object]:
+    """Forward / rasterizer / step timings of the torch reference on one scene: one call first, then as many
+    repetitions as fit in about 20 s (at most ``reps``)."""
+    forward, raster, step = _calls(gaussians, target, "torch")
     record: dict[str, object] = {}
-    if backend == "torch":  # the slow oracle: time one call first, then few repetitions
-        start = time.perf_counter()
-        forward()
-        first = time.perf_counter() - start
-        if first > REFERENCE_LIMIT_S:
-            reason = f"one forward call took {first:.0f}s (> {REFERENCE_LIMIT_S:.0f}s)"
-            return {"forward_ms": None, "forward_fps": None, "raster_forward_ms": None, "forward_backward_ms": None, "note": reason}
-        n = max(1, min(reps, int(20.0 / max(first, 1e-3))))
-        record["forward_ms"] = median_ms(forward, backend, 0, n)
-        record["raster_forward_ms"] = median_ms(raster, backend, 0, n)
-        if 3 * first > REFERENCE_LIMIT_S:
-            record["forward_backward_ms"] = None
-            record["note"] = f"forward took {first:.0f}s; forward+backward would exceed {REFERENCE_LIMIT_S:.0f}s"
-        else:
-            record["forward_backward_ms"] = median_ms(step, backend, 1 if first < 5 else 0, max(1, n // 2))
-        record["reps"] = n
+    start = time.perf_counter()
+    forward()
+    first = time.perf_counter() - start
+    if first > REFERENCE_LIMIT_S:
+        reason = f"one forward call took {first:.0f}s (> {REFERENCE_LIMIT_S:.0f}s)"
+        return {"forward_ms": None, "forward_fps": None, "raster_forward_ms": None, "forward_backward_ms": None, "note": reason}
+    n = max(1, min(reps, int(20.0 / max(first, 1e-3))))
+    record["forward_ms"] = median_ms(forward, "torch", 0, n)
+    record["raster_forward_ms"] = median_ms(raster, "torch", 0, n)
+    if 3 * first > REFERENCE_LIMIT_S:
+        record["forward_backward_ms"] = None
+        record["note"] = f"forward took {first:.0f}s; forward+backward would exceed {REFERENCE_LIMIT_S:.0f}s"
     else:
-        record["forward_ms"] = median_ms(forward, backend, 3, reps)
-        record["raster_forward_ms"] = median_ms(raster, backend, 3, reps)
-        record["forward_backward_ms"] = median_ms(step, backend, 3, max(5, reps // 2))
-        record["reps"] = reps
+        record["forward_backward_ms"] = median_ms(step, "torch", 1 if first < 5 else 0, max(1, n // 2))
+    record["reps"] = n
     record["forward_fps"] = 1e3 / record["forward_ms"]
     return record
+
+
+_OPERATIONS = ("forward", "raster_forward", "forward_backward")
+
+
+def measure_fast(scenes: list[tuple[object, torch.Tensor]], backend: str, reps: int, rounds: int) -> list[dict[str, object]]:
+    """Forward / rasterizer / step timings of a fast backend on every scene, in ``rounds`` interleaved rounds
+    of ``reps / rounds`` repetitions each (steps: half as many, at least one); medians over all repetitions."""
+    calls = [dict(zip(_OPERATIONS, _calls(g, target, backend))) for g, target in scenes]
+    times: list[dict[str, list[list[float]]]] = [{op: [] for op in _OPERATIONS} for _ in scenes]
+    per_round = max(1, round(reps / rounds))
+    for _ in range(rounds):
+        for scene_calls, scene_times in zip(calls, times):
+            for op in _OPERATIONS:
+                n = max(1, per_round // 2) if op == "forward_backward" else per_round
+                scene_times[op].append(timed_ms(scene_calls[op], backend, 1, n))
+    records = []
+    for scene_times in times:
+        record: dict[str, object] = {}
+        for op in _OPERATIONS:
+            record[f"{op}_ms"] = statistics.median(t for batch in scene_times[op] for t in batch)
+            record[f"{op}_rounds_ms"] = [statistics.median(batch) for batch in scene_times[op]]
+        record["reps"] = per_round * rounds
+        record["rounds"] = rounds
+        record["forward_fps"] = 1e3 / record["forward_ms"]
+        records.append(record)
+    return records
 
 
 # ------------------------------------------------------------------------------------------ subprocesses
@@ -219,7 +251,8 @@ def main() -> None:
     parser.add_argument("--image", default="kodim05", help="Kodak image name (a landscape 768×512 one)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 10000, 50000])
     parser.add_argument("--fit-steps", type=int, default=100)
-    parser.add_argument("--reps", type=int, default=20, help="timed repetitions of the fast backends")
+    parser.add_argument("--reps", type=int, default=40, help="timed repetitions of the fast backends")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the fast backends' repetitions are split into")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "f2dgs-render-speed")
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
     parser.add_argument("--child", choices=["first-call", "memory"], help=argparse.SUPPRESS)
@@ -251,21 +284,30 @@ def main() -> None:
     hd_target = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=HD, mode="bilinear", align_corners=False)
     scenes.append((big.resized((height, width), HD), hd_target[0].permute(1, 2, 0).contiguous(), len(big)))
 
+    timings: dict[tuple[str, int], dict[str, object]] = {}
+    for i, (g, target, n) in enumerate(scenes):
+        h, w = target.shape[:2]
+        print(f"torch {w}x{h} {n:6d} Gaussians ...", flush=True)
+        timings["torch", i] = measure_reference(g, target, args.reps)
+    for backend in backends[1:]:
+        print(f"{backend} on every scene, {args.rounds} rounds ...", flush=True)
+        for i, record in enumerate(measure_fast([(g, t) for g, t, _ in scenes], backend, args.reps, args.rounds)):
+            timings[backend, i] = record
+
     results = []
-    for g, target, n in scenes:
+    for i, (g, target, n) in enumerate(scenes):
         h, w = target.shape[:2]
         scene_file = args.cache / f"scene-{w}x{h}-{n}.pt"
         torch.save(g, scene_file)
         for backend in backends:
-            print(f"{backend:5s} {w}x{h} {n:6d} Gaussians ...", end=" ", flush=True)
-            record = {"backend": backend, "width": w, "height": h, "gaussians": n}
-            record.update(measure(g, target, backend, args.reps))
+            record = {"backend": backend, "width": w, "height": h, "gaussians": n, **timings[backend, i]}
             if backend == "cpu" or (backend == "torch" and (w, h, n) == (width, height, 10000)):
                 for op in ("forward", "forward_backward"):
                     child = ["--child", "memory", "--scene", str(scene_file), "--size", str(h), str(w), "--backend", backend, "--op", op]
                     record[f"peak_rss_mb_{op}"] = _run_child(child).get("peak_rss_mb")
             fwd, fb = record.get("forward_ms"), record.get("forward_backward_ms")
-            print(f"forward {fwd and round(fwd, 2)} ms, forward+backward {fb and round(fb, 2)} ms", flush=True)
+            print(f"{backend:5s} {w}x{h} {n:6d} Gaussians: forward {fwd and round(fwd, 2)} ms, forward+backward "
+                  f"{fb and round(fb, 2)} ms", flush=True)  # fmt: skip
             results.append(record)
     for record in results:  # speed-ups over the torch reference on the same scene
         ref = next(r for r in results if r["backend"] == "torch" and (r["width"], r["height"], r["gaussians"]) == (record["width"], record["height"], record["gaussians"]))
@@ -278,7 +320,7 @@ def main() -> None:
         "description": "Renderer forward / forward+backward speed on Gaussians fitted to a Kodak image",
         "machine": machine_info(),
         "settings": {"image": stem, "budgets": args.budgets, "fit_steps": args.fit_steps, "reps": args.reps,
-                     "hd_size": list(HD)},  # fmt: skip
+                     "rounds": args.rounds, "hd_size": list(HD)},  # fmt: skip
         "first_call_s": first_call,
         "memory_method": "peak RSS above the pre-call RSS in a fresh subprocess after one warm-up call "
         "(VmHWM reset via /proc/self/clear_refs; ru_maxrss growth where unavailable)",
