@@ -7,11 +7,6 @@ CUDA and gmod are available) and scene it measures, after warm-up, the median ov
 
 * ``forward``: ``render()`` under ``torch.no_grad()`` (projection + rasterization), and the rasterizer alone;
 * ``forward_backward``: one fine-tuning step without the optimizer (render, MSE loss, ``backward()``);
-The fast backends are timed in ``--rounds`` interleaved rounds (every scene and operation in each round, a
-warm-up call before each batch): this host's speed drifts by tens of per cent over minutes, and rounds
-spread that drift over all scenes instead of letting a slow minute land on one. The figure is the median
-of all repetitions; ``*_rounds_ms`` keeps each round's median, to show the drift.
-
 * ``peak_rss_mb``: peak resident memory above the pre-call baseline, measured in a fresh subprocess that
   first warms the same call up, then resets the kernel's high-water mark (``/proc/self/clear_refs``) and
   reads ``VmHWM`` after the call (Linux; elsewhere ``ru_maxrss`` growth, a lower bound);
@@ -19,6 +14,11 @@ of all repetitions; ``*_rounds_ms`` keeps each round's median, to show the drift
 plus the first-call cost of the cpu kernels in fresh processes: compiling into an empty numba cache, and
 loading them from the on-disk cache. The torch reference gets fewer repetitions on big scenes and is
 recorded as ``null`` (with the reason) where one call would take over 60 s.
+
+The fast backends are timed in ``--rounds`` interleaved rounds (every scene and operation in each round, a
+warm-up call before each batch): this host's speed drifts by tens of per cent over minutes, and rounds
+spread that drift over all scenes instead of letting a slow minute land on one. The figure is the median
+of all repetitions; ``*_rounds_ms`` keeps each round's median, to show the drift.
 
     python benchmarks/render_speed.py [--kodak DIR] [--image kodim05] [--budgets 2000 10000 50000] [--rounds 5]
 
@@ -251,7 +251,7 @@ def main() -> None:
     parser.add_argument("--image", default="kodim05", help="Kodak image name (a landscape 768×512 one)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 10000, 50000])
     parser.add_argument("--fit-steps", type=int, default=100)
-    parser.add_argument("--reps", type=int, default=40, help="timed repetitions of the fast backends")
+    parser.add_argument("--reps", type=int, default=40, help="timed repetitions per scene (the torch reference: at most this many, about 20 s)")
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the fast backends' repetitions are split into")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "f2dgs-render-speed")
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
