@@ -5,7 +5,9 @@ on the fast CPU backend, after every kernel is warmed up (compiled or loaded fro
 encode of a small crop; reported as ``warm_up_s``),
 and records the wall time of each stage and the decoded PSNR. It then measures the **whole command**,
 ``f2dgs encode IMAGE -o OUT`` in a fresh process (interpreter start, imports, kernel cache load, encode,
-write), median of ``--cli-reps`` runs, with a breakdown of the fixed start-up cost of a fresh process
+write), median of ``--cli-reps`` runs spread over the whole run between the in-process encodes (this host's
+speed drifts by tens of per cent over minutes: spreading keeps one slow minute from deciding the figure),
+with a breakdown of the fixed start-up cost of a fresh process
 (interpreter, ``import torch``, the rest of the codec's imports, loading the cached kernels, loading the
 networks); and re-encodes ``--reference`` images with the pure-torch reference
 backend and the same settings, to show the fast kernels cost no quality.
@@ -67,16 +69,13 @@ def warm_up_encoder(image: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def cli_wall(image: Path, reps: int) -> list[float]:
-    """Wall seconds of ``f2dgs encode image -o out`` in fresh processes."""
-    times = []
+def cli_wall(image: Path) -> float:
+    """Wall seconds of one ``f2dgs encode image -o out`` in a fresh process."""
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(reps):
-            start = time.perf_counter()
-            cmd = [sys.executable, "-m", "fast2dgs_cli", "encode", str(image), "-o", f"{tmp}/out.g2d", "--force"]
-            subprocess.run(cmd, check=True, capture_output=True)
-            times.append(time.perf_counter() - start)
-    return times
+        start = time.perf_counter()
+        cmd = [sys.executable, "-m", "fast2dgs_cli", "encode", str(image), "-o", f"{tmp}/out.g2d", "--force"]
+        subprocess.run(cmd, check=True, capture_output=True)
+        return time.perf_counter() - start
 
 
 _STARTUP_SCRIPT = """
@@ -115,7 +114,7 @@ def main() -> None:
     parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
     parser.add_argument("--limit", type=int, default=24, help="number of Kodak images (in name order)")
     parser.add_argument("--reference", nargs="*", default=["kodim05"], help="images also encoded on torch")
-    parser.add_argument("--cli-reps", type=int, default=3)
+    parser.add_argument("--cli-reps", type=int, default=6, help="fresh-process runs of the command")
     parser.add_argument("--out", type=Path, default=RESULTS / "encode_speed.json")
     args = parser.parse_args()
 
@@ -124,12 +123,18 @@ def main() -> None:
 
     files = sorted(args.kodak.glob("*.png"))[: args.limit]
     warm_s = warm_up_encoder(load_kodak(files[0], "")[0])
-    images = []
-    for file in files:
+    images, cli = [], []
+    cli_after = {round((i + 1) * len(files) / args.cli_reps) - 1 for i in range(args.cli_reps)}  # spread out
+    for index, file in enumerate(files):
         image, stem = load_kodak(file, "")
         row = {"image": stem, **encode_once(image, "cpu")}
         images.append(row)
         print(f"{stem}: {row['encode_s']:.2f} s, {row['psnr']:.2f} dB", flush=True)
+        if index in cli_after:
+            cli.append(cli_wall(files[0]))
+            print(f"  f2dgs encode {files[0].stem}: {cli[-1]:.2f} s", flush=True)
+    while len(cli) < args.cli_reps:  # fewer images than runs
+        cli.append(cli_wall(files[0]))
     reference = []
     for name in args.reference:
         image, stem = load_kodak(args.kodak, name)
@@ -138,7 +143,6 @@ def main() -> None:
         reference.append({"image": stem, "psnr_cpu": fast["psnr"], "psnr_torch": slow["psnr"],
                           "encode_s_cpu": fast["encode_s"], "encode_s_torch": slow["encode_s"]})  # fmt: skip
         print(f"{stem}: cpu {fast['psnr']:.3f} dB vs torch {slow['psnr']:.3f} dB", flush=True)
-    cli = cli_wall(files[0], args.cli_reps)
     startup = startup_breakdown(args.cli_reps)
     defaults = EncodeOptions()
     summary = {
