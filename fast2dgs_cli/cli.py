@@ -133,13 +133,13 @@ def _run_batch(jobs: list[Job], work, progress_label: str) -> None:
                 if len(jobs) == 1:
                     err.print(f"error: {job.name}: {error}", highlight=False, markup=False)
                     raise typer.Exit(EXIT_FAILURE) from None
-            _unfreeze_collector()
+            _resume_collector()
             if overall is not None:
                 progress.advance(overall)
     _fail_batch(failed)
 
 
-def _unfreeze_collector() -> None:
+def _resume_collector() -> None:
     """After the first file (every module imported, every kernel loaded): hide what start-up allocated from
     the cyclic garbage collector for good (``gc.freeze``) and turn it back on, for long batches. ``main``
     turns it off while the process starts (see there)."""
@@ -347,7 +347,7 @@ def bench(
                 baseline_records += bench_baselines(path, records[-1].bytes, baselines)
             progress.remove_task(task)
             progress.advance(overall)
-            _unfreeze_collector()
+            _resume_collector()
     summary = summarize(records, options, str(folder), baseline_records)
     out.print(bench_table(records, summary))
     if baselines:
@@ -392,7 +392,7 @@ def train(
     from .training import DEFAULT_TEACHER_CACHE, TrainConfig, TrainProgress
     from .training import train as run_training
 
-    _unfreeze_collector()  # hours of work: start-up is a rounding error
+    _resume_collector()  # hours of work: start-up is a rounding error
     settings = {
         "iterations": iterations, "batch": batch, "crop": crop, "crops_per_image": crops_per_image,
         "max_images": max_images, "teacher_steps": teacher_steps, "seed": seed,
@@ -461,7 +461,7 @@ def _plan(inputs: list[str], output: str | None, suffix: str, force: bool, accep
 def main() -> None:
     """Console-script entry point.
 
-    The cyclic garbage collector is off until the first file is done (``_unfreeze_collector``): importing
+    The cyclic garbage collector is off until the first file is done (``_resume_collector``): importing
     torch and numba and loading the cached kernels leaves about 200 000 objects to track, and the collections
     they trigger would walk them again and again (measured: 0.2 s of ``import torch, fast2dgs_cli.codec``,
     about 0.5 s of a whole ``f2dgs encode`` of a Kodak image on 2 cores); nothing of start-up is garbage.
