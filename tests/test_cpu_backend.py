@@ -188,7 +188,7 @@ def test_block_lists_skip_only_candidates_beyond_the_cutoff(seed: int) -> None:
                 skipped += 1
                 sigma = _block_sigmas(xys, conics, bins.ids[start + m], x0 + 4 * (blk % 4), y0 + 4 * (blk // 4))
                 assert bool((sigma >= SIGMA_CUTOFF).all()), (t, m, blk, float(sigma.min()))
-            assert all(np.all(np.diff(lists[b * count : b * count + sizes[b]]) > 0) for b in range(16))
+        assert all(np.all(np.diff(lists[b * count : b * count + sizes[b]]) > 0) for b in range(16))
     assert skipped > 0.2 * (kept + skipped)
 
 
