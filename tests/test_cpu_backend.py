@@ -16,16 +16,17 @@ from fast2dgs_cli.gaussians import Gaussians
 from fast2dgs_cli.render import project, render
 from fast2dgs_cli.render import cpu_backend
 from fast2dgs_cli.render.cpu_backend import SIGMA_CUTOFF, rasterize_cpu, warm_up
+from fast2dgs_cli.render.cpu_projection import project_cpu
 from fast2dgs_cli.render.projection import Projected, bin_tiles
 from fast2dgs_cli.render.reference import rasterize_reference
 
 SAMPLE = Path(__file__).parent / "data" / "kodim23-384x256.png"
 
 
-def _run(rasterize, g: Gaussians, height: int, width: int, seed: int = 0):
-    """Render through ``project``; return the image, the grads of (xys, conics, colors) and of the Gaussians."""
+def _run(rasterize, g: Gaussians, height: int, width: int, seed: int = 0, projector=project):
+    """Render through ``projector``; return the image, the grads of (xys, conics, colors) and of the Gaussians."""
     params = [t.detach().clone().requires_grad_(True) for t in (g.xy, g.scale, g.rotation, g.color)]
-    projected = project(Gaussians(*params), height, width)
+    projected = projector(Gaussians(*params), height, width)
     for t in (projected.xys, projected.conics, projected.colors):
         t.retain_grad()
     image = rasterize(projected)
@@ -66,6 +67,13 @@ def _compare(g: Gaussians, height: int, width: int, seed: int = 0) -> None:
     for name, *grads in zip(("xys", "conics", "colors"), screen, ref_screen, wide_screen):
         _assert_close(*grads, name)
     for name, *grads in zip(("xy", "scale", "rotation", "color"), params, ref_params, wide_params):
+        _assert_close(*grads, name)
+    # the backend's whole pipeline, as ``render`` runs it: the fused projection renders the same pixels
+    fused_image, fused_screen, fused_params = _run(rasterize_cpu, g, height, width, seed, projector=project_cpu)
+    assert torch.equal(fused_image, image)
+    for name, *grads in zip(("xys", "conics", "colors"), fused_screen, ref_screen, wide_screen):
+        _assert_close(*grads, name)
+    for name, *grads in zip(("xy", "scale", "rotation", "color"), fused_params, ref_params, wide_params):
         _assert_close(*grads, name)
 
 

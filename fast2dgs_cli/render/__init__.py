@@ -5,8 +5,9 @@ Gaussians ──project()──► Projected (xys, conics, colours, radii, tile 
                torch, differentiable          ▲                                  torch | cpu | gmod
 ```
 
-Every backend computes the same image (``formats/g2d.md`` §Rendering); they differ only in speed and in the
-device they run on. ``torch`` is the readable reference; ``cpu`` the fast multithreaded CPU kernels; ``gmod``
+The cpu backend projects with ``cpu_projection.project_cpu``: the same ``Projected``, bit for bit, in one numba
+kernel instead of some eighty torch operations. Every backend computes the same image (``formats/g2d.md``
+§Rendering); they differ only in speed and in the device they run on. ``torch`` is the readable reference; ``cpu`` the fast multithreaded CPU kernels; ``gmod``
 the CUDA rasterizer of the Image-GS team, used when CUDA and gmod are importable.
 """
 

@@ -74,6 +74,14 @@ def _rasterizer(backend: Backend) -> Callable[[Projected], Tensor]:
     return rasterize_reference
 
 
+def _projector(backend: Backend) -> Callable[[Gaussians, int, int], Projected]:
+    if backend is Backend.CPU:
+        from .cpu_projection import project_cpu
+
+        return project_cpu
+    return project
+
+
 def render(gaussians: Gaussians, height: int, width: int, backend: Backend | str = Backend.AUTO) -> Tensor:
     """Render ``gaussians`` to an ``[H, W, 3]`` float32 image (differentiable on every backend).
 
@@ -88,7 +96,7 @@ def render(gaussians: Gaussians, height: int, width: int, backend: Backend | str
     chosen = resolve_backend(backend)
     if chosen is Backend.GMOD:
         gaussians = gaussians.to(device="cuda")
-    return _rasterizer(chosen)(project(gaussians, height, width))
+    return _rasterizer(chosen)(_projector(chosen)(gaussians, height, width))
 
 
 def blend_weights(gaussians: Gaussians, height: int, width: int, backend: Backend | str = Backend.AUTO) -> BlendWeights:

@@ -1,0 +1,151 @@
+"""The cpu backend's projection: ``projection.project`` fused into one numba kernel, with its exact gradient.
+
+``project`` is the source of truth for the pixel conventions; this module computes the very same ``Projected``
+(bit for bit: the same float32 operations in the same order, the tests compare every field) for CPU tensors.
+It exists for speed: ``project`` is some eighty small torch operations (and as many autograd nodes), about
+1.5 ms per call at 10k Gaussians when the rasterizer has just flushed the caches, a tenth of a forward
+render; here it is one parallel kernel forward and one backward. ``cos θ`` and ``sin θ`` stay torch
+operations, so they round exactly as in ``project`` and autograd carries their gradient to θ.
+
+Like ``cpu_backend``, the kernels compile on first use and are cached on disk.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numba import njit, prange
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..gaussians import Gaussians
+from .projection import TILE, Projected, tile_grid
+
+__all__ = ["project_cpu"]
+
+_F = np.float32
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _project_kernel(xy, scale, cos, sin, width, height, xys, conics, radii, box):  # pragma: no cover - compiled
+    """``project``'s float32 arithmetic per Gaussian: centres, conics, radii and tile boxes (gmod-spec §2)."""
+    tiles_x, tiles_y = _F((width + TILE - 1) // TILE), _F((height + TILE - 1) // TILE)
+    for g in prange(xy.shape[0]):
+        px, py = xy[g, 0] * _F(width), xy[g, 1] * _F(height)
+        xys[g, 0], xys[g, 1] = px, py
+        sxx, syy, sxy, det = _covariance(scale[g, 0], scale[g, 1], cos[g], sin[g])
+        alive = det != _F(0.0)
+        if alive:
+            conics[g, 0], conics[g, 1], conics[g, 2] = syy / det, -sxy / det, sxx / det
+        else:
+            conics[g, 0], conics[g, 1], conics[g, 2] = _F(0.0), _F(0.0), _F(0.0)
+        b = _F(0.5) * (sxx + syy)
+        spread = b * b - det
+        if spread < _F(0.1):  # torch.clamp(min=0.1), which keeps NaN
+            spread = _F(0.1)
+        radius = np.int32(np.ceil(_F(3.0) * np.sqrt(b + np.sqrt(spread))))
+        r = _F(radius) / _F(TILE)
+        tx0 = _tile_edge(px / _F(TILE) - r, tiles_x)
+        tx1 = _tile_edge(px / _F(TILE) + r + _F(1.0), tiles_x)
+        ty0 = _tile_edge(py / _F(TILE) - r, tiles_y)
+        ty1 = _tile_edge(py / _F(TILE) + r + _F(1.0), tiles_y)
+        if tx1 <= tx0 or ty1 <= ty0 or not alive:
+            tx0, tx1, ty0, ty1, radius = 0, 0, 0, 0, 0
+        box[g, 0], box[g, 1], box[g, 2], box[g, 3] = tx0, tx1, ty0, ty1
+        radii[g] = radius
+
+
+@njit(cache=True, inline="always")
+def _covariance(s1, s2, c, s):  # pragma: no cover - compiled
+    """``(Σxx, Σyy, Σxy, det)`` in float32, in ``project``'s operation order."""
+    var1, var2 = s1 * s1, s2 * s2
+    sxx = var1 * c * c + var2 * s * s
+    syy = var1 * s * s + var2 * c * c
+    sxy = (var2 - var1) * s * c
+    return sxx, syy, sxy, sxx * syy - sxy * sxy
+
+
+@njit(cache=True, inline="always")
+def _tile_edge(value, limit):  # pragma: no cover - compiled
+    """``trunc(value).clamp(0, limit)`` with NaN mapped to 0, as an int64 (``projection._tile_box``)."""
+    if value != value:
+        return 0
+    return np.int64(min(max(np.trunc(value), _F(0.0)), limit))
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _project_backward_kernel(scale, cos, sin, width, height, grad_xys, grad_conics, grad_xy, grad_scale, grad_cos, grad_sin):  # pragma: no cover
+    """Chain ``dL/dxys`` and ``dL/dconics`` back to ``xy``, ``scale``, ``cos θ`` and ``sin θ`` (float64 from the
+    forward's float32 covariance).
+
+    With ``v = s²``, ``Σxx = v1·c² + v2·s²``, ``Σyy = v1·s² + v2·c²``, ``Σxy = (v2 − v1)·s·c``, ``det = ΣxxΣyy − Σxy²``
+    and ``(A, B, C) = (Σyy, −Σxy, Σxx)/det``: ``dL/ddet = −(gA·A + gB·B + gC·C)/det``, then ``dL/dΣyy = gA/det +
+    dL/ddet·Σxx``, ``dL/dΣxx = gC/det + dL/ddet·Σyy``, ``dL/dΣxy = −gB/det − 2·dL/ddet·Σxy``, and the products
+    rule down to ``v``, ``c``, ``s``. Gaussians with ``det == 0`` have constant (zero) conics: no gradient.
+    """
+    for g in prange(scale.shape[0]):
+        grad_xy[g, 0] = grad_xys[g, 0] * _F(width)
+        grad_xy[g, 1] = grad_xys[g, 1] * _F(height)
+        sxx32, syy32, sxy32, det32 = _covariance(scale[g, 0], scale[g, 1], cos[g], sin[g])
+        if det32 == _F(0.0):
+            grad_scale[g, 0], grad_scale[g, 1], grad_cos[g], grad_sin[g] = 0.0, 0.0, 0.0, 0.0
+            continue
+        sxx, syy, sxy, det = np.float64(sxx32), np.float64(syy32), np.float64(sxy32), np.float64(det32)
+        c, s = np.float64(cos[g]), np.float64(sin[g])
+        s1, s2 = np.float64(scale[g, 0]), np.float64(scale[g, 1])
+        var1, var2 = s1 * s1, s2 * s2
+        ga, gb, gc = np.float64(grad_conics[g, 0]), np.float64(grad_conics[g, 1]), np.float64(grad_conics[g, 2])
+        g_det = -(ga * syy - gb * sxy + gc * sxx) / (det * det)
+        g_syy = ga / det + g_det * sxx
+        g_sxx = gc / det + g_det * syy
+        g_sxy = -gb / det - 2.0 * g_det * sxy
+        g_var1 = g_sxx * c * c + g_syy * s * s - g_sxy * s * c
+        g_var2 = g_sxx * s * s + g_syy * c * c + g_sxy * s * c
+        grad_scale[g, 0], grad_scale[g, 1] = 2.0 * s1 * g_var1, 2.0 * s2 * g_var2
+        grad_cos[g] = 2.0 * c * (g_sxx * var1 + g_syy * var2) + g_sxy * (var2 - var1) * s
+        grad_sin[g] = 2.0 * s * (g_sxx * var2 + g_syy * var1) + g_sxy * (var2 - var1) * c
+
+
+def _numpy(t: Tensor) -> np.ndarray:
+    return t.detach().contiguous().numpy()
+
+
+class _ProjectCpu(torch.autograd.Function):
+    """Autograd wrapper: ``(xy, scale, cos θ, sin θ)`` → ``(xys, conics, radii, tile_box)``."""
+
+    @staticmethod
+    def forward(ctx, xy: Tensor, scale: Tensor, cos: Tensor, sin: Tensor, height: int, width: int):  # type: ignore[override]
+        n = xy.shape[0]
+        xys, conics = torch.empty(n, 2), torch.empty(n, 3)
+        radii, box = torch.empty(n, dtype=torch.int32), torch.empty(n, 4, dtype=torch.int64)
+        arrays = (xys.numpy(), conics.numpy(), radii.numpy(), box.numpy())
+        _project_kernel(_numpy(xy), _numpy(scale), _numpy(cos), _numpy(sin), width, height, *arrays)
+        ctx.save_for_backward(scale, cos, sin)
+        ctx.size = height, width
+        ctx.mark_non_differentiable(radii, box)
+        return xys, conics, radii, box
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_xys: Tensor, grad_conics: Tensor, _radii: None, _box: None):  # type: ignore[override]
+        scale, cos, sin = ctx.saved_tensors
+        height, width = ctx.size
+        grads = torch.empty(len(cos), 2), torch.empty_like(scale), torch.empty_like(cos), torch.empty_like(sin)
+        grad_xys = grad_xys if grad_xys is not None else torch.zeros(len(cos), 2)
+        grad_conics = grad_conics if grad_conics is not None else torch.zeros(len(cos), 3)
+        _project_backward_kernel(
+            _numpy(scale), _numpy(cos), _numpy(sin), width, height, _numpy(grad_xys.float()), _numpy(grad_conics.float()),
+            *(t.numpy() for t in grads),
+        )  # fmt: skip
+        return (*grads, None, None)
+
+
+def project_cpu(gaussians: Gaussians, height: int, width: int) -> Projected:
+    """``project(gaussians, height, width)`` for CPU tensors, bit for bit, in one kernel (differentiable)."""
+    if any(t.device.type != "cpu" for t in (gaussians.xy, gaussians.scale, gaussians.rotation)):
+        raise ValueError("the cpu backend needs CPU tensors; move the Gaussians to the CPU first")
+    xy, scale = gaussians.xy.float(), gaussians.scale.float()
+    theta = gaussians.rotation.float()
+    cos, sin = torch.cos(theta), torch.sin(theta)
+    xys, conics, radii, box = _ProjectCpu.apply(xy, scale, cos, sin, height, width)
+    return Projected(xys, conics, gaussians.color.float(), radii, box, height, width)
