@@ -73,6 +73,8 @@ from numba.extending import intrinsic
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from ..gaussians import Gaussians
+from .cpu_projection import project_cpu
 from .projection import EPS, TILE, TOP_K, BlendWeights, Projected, tile_grid
 
 __all__ = ["SIGMA_CUTOFF", "blend_weights_cpu", "rasterize_cpu", "warm_up"]
@@ -87,6 +89,7 @@ _CUT32 = np.float32(SIGMA_CUTOFF)
 _BOX_CUT = SIGMA_CUTOFF * (1.0 + 1e-4) + 1e-3  # float64 σ bound used for the ellipse boxes
 _BLOCK_CUT = SIGMA_CUTOFF * 1.01  # float64 lower bound of σ over a 4×4 block above which it is skipped
 _CULL_CONDITION = 1000.0  # largest conic condition number for which that bound is used
+_BIN_CHUNKS = 8  # ranges of Gaussians binned in parallel (any count gives the same lists)
 _EPS = float(EPS)
 
 # ------------------------------------------------------------------------------------- SIMD (LLVM IR)
@@ -339,43 +342,55 @@ def _tree_sum(builder, row):
 
 
 # --------------------------------------------------------------------------------------------- binning
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def _bin_kernel(box, tiles_x, tiles_y):  # pragma: no cover - compiled
     """Per-tile candidate lists exactly as ``projection.bin_tiles``, plus per-Gaussian gradient slots.
 
     Returns ``(tile_start [T+1] i64, ids [n] i32, gauss_start [N+1] i64, home [n] i64)``: tile ``t`` owns
     ``ids[tile_start[t]:tile_start[t+1]]`` (ascending Gaussian index); intersection ``i`` writes its gradient
-    to slot ``home[i]``, and Gaussian ``g`` owns slots ``gauss_start[g]:gauss_start[g+1]``.
+    to slot ``home[i]``, and Gaussian ``g`` owns slots ``gauss_start[g]:gauss_start[g+1]``. The Gaussians are
+    cut into ``_BIN_CHUNKS`` ranges binned side by side: each range counts, then fills, its own share of every
+    tile's list, placed after the shares of the ranges before it (so the lists come out ascending, whatever
+    the threads).
     """
-    n = box.shape[0]
-    n_tiles = tiles_x * tiles_y
-    tile_start = np.zeros(n_tiles + 1, np.int64)
+    n, n_tiles = box.shape[0], tiles_x * tiles_y
+    counts = np.zeros((_BIN_CHUNKS, n_tiles), np.int64)
     gauss_start = np.zeros(n + 1, np.int64)
+    for chunk in prange(_BIN_CHUNKS):
+        lo, hi = _chunk(chunk, _BIN_CHUNKS, n)
+        for g in range(lo, hi):
+            tx0, tx1, ty0, ty1 = max(box[g, 0], 0), min(box[g, 1], tiles_x), max(box[g, 2], 0), min(box[g, 3], tiles_y)
+            if tx1 > tx0 and ty1 > ty0:
+                gauss_start[g + 1] = (tx1 - tx0) * (ty1 - ty0)
+                for ty in range(ty0, ty1):
+                    for tx in range(tx0, tx1):
+                        counts[chunk, ty * tiles_x + tx] += 1
     for g in range(n):
-        tx0, tx1, ty0, ty1 = max(box[g, 0], 0), min(box[g, 1], tiles_x), max(box[g, 2], 0), min(box[g, 3], tiles_y)
-        span = 0
-        if tx1 > tx0 and ty1 > ty0:
-            span = (tx1 - tx0) * (ty1 - ty0)
-            for ty in range(ty0, ty1):
-                for tx in range(tx0, tx1):
-                    tile_start[ty * tiles_x + tx + 1] += 1
-        gauss_start[g + 1] = gauss_start[g] + span
+        gauss_start[g + 1] += gauss_start[g]
+    tile_start = np.empty(n_tiles + 1, np.int64)
+    cursor = np.empty((_BIN_CHUNKS, n_tiles), np.int64)
+    total = 0
     for t in range(n_tiles):
-        tile_start[t + 1] += tile_start[t]
-    ids = np.empty(tile_start[n_tiles], np.int32)
-    home = np.empty(tile_start[n_tiles], np.int64)
-    cursor = tile_start[:n_tiles].copy()
-    for g in range(n):
-        k = gauss_start[g]
-        if gauss_start[g + 1] == k:
-            continue
-        for ty in range(max(box[g, 2], 0), min(box[g, 3], tiles_y)):
-            for tx in range(max(box[g, 0], 0), min(box[g, 1], tiles_x)):
-                pos = cursor[ty * tiles_x + tx]
-                cursor[ty * tiles_x + tx] = pos + 1
-                ids[pos] = g
-                home[pos] = k
-                k += 1
+        tile_start[t] = total
+        for chunk in range(_BIN_CHUNKS):
+            cursor[chunk, t] = total
+            total += counts[chunk, t]
+    tile_start[n_tiles] = total
+    ids = np.empty(total, np.int32)
+    home = np.empty(total, np.int64)
+    for chunk in prange(_BIN_CHUNKS):
+        lo, hi = _chunk(chunk, _BIN_CHUNKS, n)
+        for g in range(lo, hi):
+            k = gauss_start[g]
+            if gauss_start[g + 1] == k:
+                continue
+            for ty in range(max(box[g, 2], 0), min(box[g, 3], tiles_y)):
+                for tx in range(max(box[g, 0], 0), min(box[g, 1], tiles_x)):
+                    pos = cursor[chunk, ty * tiles_x + tx]
+                    cursor[chunk, ty * tiles_x + tx] = pos + 1
+                    ids[pos] = g
+                    home[pos] = k
+                    k += 1
     return tile_start, ids, gauss_start, home
 
 
@@ -754,13 +769,14 @@ def blend_weights_cpu(projected: Projected) -> BlendWeights:
 
 
 def warm_up() -> float:
-    """Compile (first run on this machine) or load (later runs) every kernel; return the seconds it took."""
+    """Compile (first run on this machine) or load (later runs) every kernel, the fused projection's too; return
+    the seconds it took."""
     start = time.perf_counter()
-    xys = torch.tensor([[5.0, 6.0], [9.5, 3.0], [30.0, 2.0]], requires_grad=True)
-    conics = torch.tensor([[0.5, 0.1, 0.4], [0.2, 0.0, 0.2], [1.0, -0.2, 0.3]], requires_grad=True)
+    xy = torch.tensor([[0.25, 0.5], [0.475, 0.25], [0.9, 0.1]], requires_grad=True)
+    scale = torch.tensor([[1.5, 2.0], [2.0, 2.0], [1.0, 3.0]], requires_grad=True)
+    rotation = torch.tensor([0.3, 0.0, 1.2], requires_grad=True)
     colors = torch.rand(3, 3, requires_grad=True)
-    box = torch.tensor([[0, 1, 0, 1], [0, 1, 0, 1], [1, 2, 0, 1]], dtype=torch.int64)
-    projected = Projected(xys, conics, colors, torch.full((3,), 4, dtype=torch.int32), box, 12, 20)
+    projected = project_cpu(Gaussians(xy, scale, rotation, colors), 12, 20)
     rasterize_cpu(projected).sum().backward()
     with torch.no_grad():
         rasterize_cpu(projected)
