@@ -96,7 +96,8 @@ _EPS = float(EPS)
 # One 4×4 pixel block = 16 lanes. Vector ops carry no fast-math flags, so every lane rounds exactly like the
 # scalar float32 reference (no FMA contraction, no reassociation).
 _I32, _I64, _F32 = ir.IntType(32), ir.IntType(64), ir.FloatType()
-_VI32, _VF32 = (ir.VectorType(t, _LANES) for t in (_I32, _F32))
+_F64 = ir.DoubleType()
+_VI32, _VF32, _VF64 = (ir.VectorType(t, _LANES) for t in (_I32, _F32, _F64))
 _MASK = ir.IntType(_LANES)
 _VI16 = ir.VectorType(ir.IntType(16), _LANES)
 _LOG2E_F = float(np.float32(1.0 / math.log(2.0)))
@@ -341,6 +342,41 @@ def _tree_sum(builder, row):
     return builder.extract_element(row, ir.Constant(_I32, 0))
 
 
+@intrinsic
+def _blocks_within_cut(typingctx, params, count, m, x0, y0):
+    """16-bit mask of the tile's 4×4 blocks (bit ``4·row + column``) where list entry ``m``'s σ lower bound is
+    below ``_BLOCK_CUT`` (see ``_block_lists``), the 16 bounds computed side by side in float64 lanes."""
+    if not (_is_array(params, types.float32) and all(isinstance(t, types.Integer) for t in (count, m, x0, y0))):
+        return None
+    sig = types.int64(params, count, m, x0, y0)
+
+    def codegen(context, builder, signature, args):
+        v, f = _Simd(context, builder), builder
+        tys = signature.args
+        params_p = v.data(tys[0], args[0])
+        count_i, m_i = v.int64(args[1], tys[1]), v.int64(args[2], tys[2])
+        x0_d, y0_d = (f.sitofp(v.int64(args[i], tys[i]), _F64) for i in (3, 4))
+        px, py, a, b, c = (f.fpext(value, _F64) for value in v.candidate(params_p, count_i, m_i))
+        centre_x = ir.Constant(_VF64, [4.0 * (i % 4) + 1.5 for i in range(_LANES)])
+        centre_y = ir.Constant(_VF64, [4.0 * (i // 4) + 1.5 for i in range(_LANES)])
+        u = f.fsub(v.splat(px, _VF64), f.fadd(v.splat(x0_d, _VF64), centre_x))
+        w = f.fsub(v.splat(py, _VF64), f.fadd(v.splat(y0_d, _VF64), centre_y))
+        A, B, C = (v.splat(value, _VF64) for value in (a, b, c))
+        gx = f.fadd(f.fmul(A, u), f.fmul(B, w))
+        gy = f.fadd(f.fmul(B, u), f.fmul(C, w))
+        vi64 = ir.VectorType(_I64, _LANES)
+
+        def fabs(x):  # clear the sign bit
+            return f.bitcast(f.and_(f.bitcast(x, vi64), v.const((1 << 63) - 1, vi64)), _VF64)
+
+        centre = f.fmul(v.const(0.5, _VF64), f.fadd(f.fmul(u, gx), f.fmul(w, gy)))
+        slope = f.fmul(v.const(1.5, _VF64), f.fadd(fabs(gx), fabs(gy)))
+        below = f.fcmp_ordered("<", f.fsub(centre, slope), v.const(_BLOCK_CUT, _VF64))
+        return f.zext(f.bitcast(below, _MASK), _I64)
+
+    return sig, codegen
+
+
 # --------------------------------------------------------------------------------------------- binning
 @njit(parallel=True, cache=True)
 def _bin_kernel(box, tiles_x, tiles_y):  # pragma: no cover - compiled
@@ -486,21 +522,17 @@ def _block_lists(params, boxes, count, x0, y0, lists, sizes):  # pragma: no cove
     sizes[:] = 0
     for m in range(count):
         i0, i1, j0, j1 = _block_range(boxes, m, x0, y0)
-        if i0 > i1:
+        if i0 > i1 or j0 > j1:
             continue
-        bounded = boxes[4, m] > 0.0
-        px, py, a = np.float64(params[m]), np.float64(params[count + m]), np.float64(params[2 * count + m])
-        b, c = np.float64(params[3 * count + m]), np.float64(params[4 * count + m])
-        for bj in range(j0, j1 + 1):
-            v = py - (y0 + 4.0 * bj + 1.5)
-            for bi in range(4):  # a fixed count, no branch: the four blocks' bounds compute side by side
-                u = px - (x0 + 4.0 * bi + 1.5)
-                gx, gy = a * u + b * v, b * u + c * v
-                bound = 0.5 * (u * gx + v * gy) - 1.5 * (abs(gx) + abs(gy))
-                keep = (i0 <= bi) & (bi <= i1) & ((not bounded) | (bound < _BLOCK_CUT))
-                blk = 4 * bj + bi
-                lists[blk * count + sizes[blk]] = m  # no branch: the entry only counts if kept
-                sizes[blk] += keep
+        columns = ((1 << (i1 + 1)) - (1 << i0)) * 0x1111  # the blocks the box meets: columns i0..i1 of rows j0..j1
+        blocks = columns & ((1 << (4 * j1 + 4)) - (1 << (4 * j0)))
+        if boxes[4, m] > 0.0:
+            blocks &= _blocks_within_cut(params, count, m, x0, y0)
+        while blocks != 0:
+            blk = trailing_zeros(blocks)
+            blocks &= blocks - 1
+            lists[blk * count + sizes[blk]] = m
+            sizes[blk] += 1
 
 
 @njit(cache=True, error_model="numpy")
