@@ -98,13 +98,17 @@ def _render_speed_table(data: dict, name: str) -> str:
 
 
 def encode_speed_table() -> str:
-    """Encode time with the default settings, from ``encode_speed.json`` (written by encode_speed.py)."""
-    path = RESULTS / "encode_speed.json"
-    if not path.exists():
+    """Encode time with the default settings, one table per ``encode_speed*.json`` (written by encode_speed.py)."""
+    paths = sorted(RESULTS.glob("encode_speed*.json"), key=lambda path: (path.name != "encode_speed.json", path.name))
+    if not paths:
         return "_No results yet: run `python benchmarks/encode_speed.py`._"
-    data = json.loads(path.read_text())
+    return "\n\n".join(_encode_speed_table(json.loads(path.read_text()), path.name) for path in paths)
+
+
+def _encode_speed_table(data: dict, name: str) -> str:
     s, cli = data["settings"], data["cli"]
     lines = [
+        f"`{name}`: {describe_machine(data['machine'])}, torch {data['machine']['torch']}.\n",
         "| Gaussians | steps | init | images | median encode s | max encode s | `f2dgs encode` wall s | mean PSNR dB |",
         "|---:|---:|---|---:|---:|---:|---:|---:|",
         f"| {s['gaussians']} | {s['steps']} | {s['init']} | {len(data['images'])} | {data['median_encode_s']:.2f} | "
