@@ -27,9 +27,9 @@ _F = np.float32
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _project_kernel(xy, scale, cos, sin, width, height, xys, conics, radii, box):  # pragma: no cover - compiled
+def _project_kernel(xy, scale, cos, sin, width, height, tiles_x, tiles_y, xys, conics, radii, box):  # pragma: no cover
     """``project``'s float32 arithmetic per Gaussian: centres, conics, radii and tile boxes (gmod-spec §2)."""
-    tiles_x, tiles_y = _F((width + TILE - 1) // TILE), _F((height + TILE - 1) // TILE)
+    tiles_x, tiles_y = _F(tiles_x), _F(tiles_y)
     for g in prange(xy.shape[0]):
         px, py = xy[g, 0] * _F(width), xy[g, 1] * _F(height)
         xys[g, 0], xys[g, 1] = px, py
@@ -119,7 +119,8 @@ class _ProjectCpu(torch.autograd.Function):
         xys, conics = torch.empty(n, 2), torch.empty(n, 3)
         radii, box = torch.empty(n, dtype=torch.int32), torch.empty(n, 4, dtype=torch.int64)
         arrays = (xys.numpy(), conics.numpy(), radii.numpy(), box.numpy())
-        _project_kernel(_numpy(xy), _numpy(scale), _numpy(cos), _numpy(sin), width, height, *arrays)
+        tiles = tile_grid(height, width)
+        _project_kernel(_numpy(xy), _numpy(scale), _numpy(cos), _numpy(sin), width, height, *tiles, *arrays)
         ctx.save_for_backward(scale, cos, sin)
         ctx.size = height, width
         ctx.mark_non_differentiable(radii, box)
