@@ -74,7 +74,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from ..gaussians import Gaussians
-from .cpu_projection import project_cpu
+from .cpu_projection import _numpy, project_cpu
 from .projection import EPS, TILE, TOP_K, BlendWeights, Projected, tile_grid
 
 __all__ = ["SIGMA_CUTOFF", "blend_weights_cpu", "rasterize_cpu", "warm_up"]
@@ -722,10 +722,6 @@ def _tile_order(n_tiles: int) -> np.ndarray:
     while math.gcd(stride, n_tiles) != 1:
         stride += 1
     return (np.arange(n_tiles, dtype=np.int64) * stride) % max(n_tiles, 1)
-
-
-def _numpy(t: Tensor) -> np.ndarray:
-    return t.detach().contiguous().numpy()
 
 
 def _render(projected: Projected, xys: Tensor, conics: Tensor, colors: Tensor, bins: _Bins, save: bool):

@@ -107,6 +107,8 @@ def _project_backward_kernel(scale, cos, sin, width, height, grad_xys, grad_coni
 
 
 def _numpy(t: Tensor) -> np.ndarray:
+    """A NumPy view of ``t`` for the kernels (of a contiguous copy where ``t`` is not contiguous); also used by
+    ``cpu_backend``."""
     return t.detach().contiguous().numpy()
 
 
