@@ -191,6 +191,34 @@ def prior_table() -> str:
     return "\n".join(lines)
 
 
+def headroom_table() -> str:
+    """PSNR from oracle starts after 0 → 50 steps, per budget, from ``prior_headroom.json`` (prior_headroom.py)."""
+    path = RESULTS / "prior_headroom.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/prior_headroom.py`._"
+    data = json.loads(path.read_text())
+    oracle = data["settings"]["oracle_steps"]
+    columns = ["prior", "lsq-colours"]
+    columns += [f"fitted-attributes-{s}" for s in oracle] + [f"converged-positions-{s}" for s in oracle]
+    titles = ["prior", "least-squares colours"]
+    titles += [f"attributes fitted {s} steps" for s in oracle] + [f"positions of a {s}-step fit" for s in oracle]
+    columns.append(f"fitted-attributes-{max(oracle)}-gentle")
+    titles.append(f"attributes fitted {max(oracle)} steps, gentle fine-tuning")
+    lines = [
+        "| K | " + " | ".join(titles) + " | gradient 50 | gradient 200 |",
+        "|---:|" + "---:|" * (len(columns) + 2),
+    ]
+    for budget, starts in data["summary"].items():
+        cells = [f"{starts[c]['0']:.2f} → {starts[c]['50']:.2f}" for c in columns]
+        gradient = starts["gradient"]
+        lines.append(f"| {int(budget):,} | " + " | ".join(cells) + f" | {gradient['50']:.2f} | {gradient['200']:.2f} |")
+    lines.append(
+        f"\nPSNR in dB after 0 → 50 fine-tuning steps, means over {len(data['settings']['images'])} Kodak images "
+        f"({', '.join(data['settings']['images'])}); cpu backend, {describe_machine(data['machine'])}."
+    )
+    return "\n".join(lines)
+
+
 def rd_table() -> str:
     """Rate–distortion points per ``--bpp`` target, from ``rd_kodak.json`` (written by rd_kodak.py)."""
     path = RESULTS / "rd_kodak.json"
@@ -311,6 +339,7 @@ TABLES = {
     "render-speed": render_speed_table,
     "encode-speed": encode_speed_table,
     "prior": prior_table,
+    "headroom": headroom_table,
     "baselines": baselines_table,
     "rd": rd_table,
     "train-reproduction": train_reproduction_table,
