@@ -9,6 +9,7 @@ replaced whole; nothing else in the README is touched.
 from __future__ import annotations
 
 import json
+import math
 import re
 import statistics
 from pathlib import Path
@@ -141,13 +142,15 @@ def _reference_lines(refs: list[dict]) -> list[str]:
         ]
     gaps = [r["psnr_cpu"] - r["psnr_torch"] for r in refs]
     lower = sum(gap < 0 for gap in gaps)
+    stderr = statistics.stdev(gaps) / math.sqrt(len(gaps))
     return [
         f"\nSame settings on the torch reference backend, {len(refs)} images: mean PSNR "
         f"{statistics.mean(r['psnr_torch'] for r in refs):.3f} dB (median encode "
         f"{statistics.median(r['encode_s_torch'] for r in refs):.0f} s), against "
         f"{statistics.mean(r['psnr_cpu'] for r in refs):.3f} dB on cpu (median "
         f"{statistics.median(r['encode_s_cpu'] for r in refs):.1f} s); cpu minus torch per image: mean "
-        f"{statistics.mean(gaps):+.4f} dB, from {min(gaps):+.4f} to {max(gaps):+.4f} dB, lower on {lower} of {len(refs)}."
+        f"{statistics.mean(gaps):+.4f} dB (standard error {stderr:.4f} dB), from {min(gaps):+.4f} to "
+        f"{max(gaps):+.4f} dB, lower on {lower} of {len(refs)}."
     ]
 
 
