@@ -215,6 +215,12 @@ def encode(
         if image.had_alpha:
             err.print(f"warning: {job.name}: alpha channel discarded", highlight=False, markup=False)
         height, width = image.pixels.shape[:2]
+        if gaussians is not None and gaussians > height * width:
+            err.print(
+                f"warning: {job.name}: {gaussians} Gaussians asked for {height * width} pixels; using one per pixel",
+                highlight=False,
+                markup=False,
+            )
         task = progress.add_task(f"encoding {job.name}", total=None)
         on_step = lambda step, total, _: progress.update(task, completed=step, total=total)  # noqa: E731
         if bpp is not None:

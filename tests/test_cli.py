@@ -139,6 +139,15 @@ def test_other_pixel_formats_are_converted(tmp_path: Path, mode: str) -> None:
     assert ("alpha channel discarded" in result.output) == (mode == "RGBA")
 
 
+def test_budget_above_pixel_count_warns_and_uses_every_pixel(tmp_path: Path) -> None:
+    source = _png(tmp_path / "tiny.png", size=(12, 8))
+    result = _run("encode", str(source), "--gaussians", "500", "--steps", "2")
+    assert result.exit_code == 0, result.output
+    assert f"warning: {source}: 500 Gaussians asked for 96 pixels; using one per pixel" in result.output
+    assert "N=96," in result.output
+    assert "warning" not in _run("encode", str(source), "--gaussians", "96", "--steps", "2", "--force").output
+
+
 def test_jpeg_input(tmp_path: Path) -> None:
     Image.open(_png(tmp_path / "j.png")).save(tmp_path / "j.jpg", quality=90)
     assert _run("encode", str(tmp_path / "j.jpg"), *FAST).exit_code == 0
