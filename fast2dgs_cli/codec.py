@@ -26,6 +26,7 @@ from .encoder.quantize import BitDepths, dequantize, encoder_bit_depths, quantiz
 from .encoder.refine import refine_colours, select_pixels
 from .encoder.refine_geometry import refine_geometry
 from .gaussians import Gaussians
+from .imageio import MAX_SIDE
 from .metrics import psnr, to_uint8
 from .render import render, resolve_backend
 
@@ -136,7 +137,8 @@ def output_size(
 ) -> tuple[int, int]:
     """The ``(height, width)`` to decode at: the stored size, a scale of it, or an explicit size.
 
-    With only one of ``width``/``height`` the other follows the stored aspect ratio.
+    With only one of ``width``/``height`` the other follows the stored aspect ratio. Raises ``ValueError``
+    for a size below 1 or above ``MAX_SIDE`` pixels on either side.
     """
     ref_h, ref_w = file.gaussians.height, file.gaussians.width
     if scale is not None:
@@ -144,15 +146,17 @@ def output_size(
             raise ValueError("give either --scale or --width/--height, not both")
         if not scale > 0:
             raise ValueError(f"scale must be positive, got {scale}")
-        return max(1, round(ref_h * scale)), max(1, round(ref_w * scale))
-    if width is None and height is None:
-        return ref_h, ref_w
-    if width is None:
+        height, width = max(1, round(ref_h * scale)), max(1, round(ref_w * scale))
+    elif width is None and height is None:
+        height, width = ref_h, ref_w
+    elif width is None:
         width = max(1, round(ref_w * height / ref_h))  # type: ignore[operator]
-    if height is None:
+    elif height is None:
         height = max(1, round(ref_h * width / ref_w))
     if width < 1 or height < 1:
         raise ValueError(f"output size must be positive, got {width}x{height}")
+    if max(width, height) > MAX_SIDE:
+        raise ValueError(f"output size {width}x{height} is larger than {MAX_SIDE} pixels per side")
     return height, width
 
 

@@ -104,6 +104,18 @@ def test_decode_at_other_sizes(tmp_path: Path, encoded: Path) -> None:
     assert both.exit_code == 2 and not (tmp_path / "z.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "size"), [("--width", "30000", "30000x18000"), ("--scale", "500", "20000x12000")]
+)
+def test_decode_above_the_side_limit_is_refused(
+    tmp_path: Path, encoded: Path, option: str, value: str, size: str
+) -> None:
+    result = _run("decode", str(encoded), "-o", str(tmp_path / "big.png"), option, value)
+    assert result.exit_code == 1
+    assert f"output size {size} is larger than 16384 pixels per side" in result.output
+    assert not (tmp_path / "big.png").exists()
+
+
 def test_existing_output_is_refused_without_force(tmp_path: Path, encoded: Path) -> None:
     before = encoded.read_bytes()
     result = _run("encode", str(tmp_path / "a.png"), *FAST, "--seed", "3")
