@@ -172,7 +172,8 @@ def encode(
         ),
     ] = None,
     gaussians: Annotated[
-        Optional[int], typer.Option("--gaussians", "-n", min=1, help="Exact Gaussian budget per image (expert).")
+        Optional[int],
+        typer.Option("--gaussians", "-n", min=1, help="Exact Gaussian budget per image, at most one per pixel (expert)."),
     ] = None,
     steps: Annotated[Optional[int], typer.Option(min=0, help=STEPS_HELP)] = None,
     time_budget: Annotated[
