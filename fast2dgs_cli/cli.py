@@ -173,7 +173,9 @@ def encode(
     ] = None,
     gaussians: Annotated[
         Optional[int],
-        typer.Option("--gaussians", "-n", min=1, help="Exact Gaussian budget per image, at most one per pixel (expert)."),
+        typer.Option(
+            "--gaussians", "-n", min=1, help="Exact Gaussian budget per image, at most one per pixel (expert)."
+        ),
     ] = None,
     steps: Annotated[Optional[int], typer.Option(min=0, help=STEPS_HELP)] = None,
     time_budget: Annotated[
@@ -209,7 +211,7 @@ def encode(
         init=init,
         backend=backend,
     )
-    jobs = _plan(inputs, output, ".g2d", force, accept=IMAGE_SUFFIXES)
+    jobs = _plan(inputs, output, (".g2d",), force, accept=IMAGE_SUFFIXES)
 
     def work(job: Job, progress: Progress) -> None:
         image = load_image(_read_input(job))
@@ -248,7 +250,10 @@ def decode(
     inputs: Annotated[list[str], typer.Argument(help=".g2d files or folders to decode; '-' reads stdin.")],
     output: Annotated[
         Optional[str],
-        typer.Option("-o", "--output", help="Output PNG (one input), folder (several), or '-' for stdout."),
+        typer.Option(
+            "-o", "--output",
+            help="Output image (one input; its suffix picks the format), folder (several), or '-' for stdout (PNG).",
+        ),  # fmt: skip
     ] = None,
     width: Annotated[Optional[int], typer.Option(min=1, help="Output width (height follows unless given).")] = None,
     height: Annotated[Optional[int], typer.Option(min=1, help="Output height (width follows unless given).")] = None,
@@ -256,10 +261,12 @@ def decode(
     backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,
     force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")] = False,
 ) -> None:
-    """Decode .g2d files to 8-bit RGB PNG, at the stored size or any other (Gaussians are continuous).
+    """Decode .g2d files to 8-bit RGB images, at the stored size or any other (Gaussians are continuous).
 
     `f2dgs decode photo.g2d` writes photo.png (refused if it exists, without --force); `f2dgs decode
-    photo.g2d out.png` or `-o out.png` names the output; folders and several files form a batch.
+    photo.g2d out.png` or `-o out.png` names the output; folders and several files form a batch (PNG files).
+    The output's suffix picks its format: .png, .jpg/.jpeg (quality 95, no chroma subsampling), .webp
+    (lossless), .tif/.tiff, .bmp, .ppm; any other name, and stdout, get PNG.
     """
     if scale is not None and (width is not None or height is not None):
         raise typer.BadParameter("give either --scale or --width/--height, not both", param_hint="--scale")
@@ -267,14 +274,15 @@ def decode(
         raise typer.BadParameter("must be positive", param_hint="--scale")
     from .codec import decode_g2d, output_size
     from .container import read_g2d
-    from .imageio import encode_png
+    from .imageio import OUTPUT_FORMATS, encode_picture
 
-    jobs = _plan(inputs, output, ".png", force, accept=(".g2d",))
+    jobs = _plan(inputs, output, tuple(OUTPUT_FORMATS), force, accept=(".g2d",))
 
     def work(job: Job, progress: Progress) -> None:
         data = _read_input(job)
         size = output_size(read_g2d(data), width=width, height=height, scale=scale)
-        _write_output(job, encode_png(decode_g2d(data, size=size, backend=backend)))
+        picture = decode_g2d(data, size=size, backend=backend)
+        _write_output(job, encode_picture(picture, "" if job.target is None else job.target.suffix))
         err.print(f"{job.name}: decoded at {size[1]}x{size[0]}", highlight=False, markup=False)
 
     _run_batch(jobs, work, "decoding")
@@ -457,9 +465,11 @@ def _train_command(data: Path, out: Path, settings: dict[str, int]) -> str:
     return shlex.join(["f2dgs", "train", "--data", str(data), "--out", str(out), *options])
 
 
-def _plan(inputs: list[str], output: str | None, suffix: str, force: bool, accept: tuple[str, ...]) -> list[Job]:
+def _plan(
+    inputs: list[str], output: str | None, outputs: tuple[str, ...], force: bool, accept: tuple[str, ...]
+) -> list[Job]:
     try:
-        return plan_jobs(inputs, output, suffix, force, accept)
+        return plan_jobs(inputs, output, outputs, force, accept)
     except ValueError as error:
         err.print(f"error: {error}", highlight=False, markup=False)
         raise typer.Exit(EXIT_FAILURE) from None

@@ -28,10 +28,16 @@ from torch import Tensor
 
 from .metrics import to_uint8
 
-__all__ = ["MAX_SIDE", "ImageError", "LoadedImage", "load_image", "encode_png", "atomic_write"]
+__all__ = ["MAX_SIDE", "OUTPUT_FORMATS", "ImageError", "LoadedImage", "load_image", "encode_picture", "atomic_write"]
 
 MAX_SIDE = 16384
 """Largest accepted width or height in pixels (the `.g2d` container's limit too)."""
+
+OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
+                  ".bmp": "BMP", ".ppm": "PPM"}  # fmt: skip
+"""Pillow format written for a decoded picture, by the output's suffix; any other name (or stdout) gets PNG."""
+_SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}}
+"""Lossy formats at high fidelity: JPEG at quality 95 without chroma subsampling, WebP lossless."""
 
 
 class ImageError(ValueError):
@@ -95,10 +101,22 @@ def _to_rgb(image: Image.Image) -> LoadedImage:
     return LoadedImage(pixels, had_alpha, mode)
 
 
-def encode_png(image: Tensor) -> bytes:
-    """Encode an ``[H, W, 3]`` float image as an 8-bit RGB PNG (values clamped to [0, 1] and rounded)."""
+def encode_picture(image: Tensor, suffix: str = ".png") -> bytes:
+    """Encode an ``[H, W, 3]`` float image as 8-bit RGB (values clamped to [0, 1] and rounded).
+
+    Args:
+        image: the picture.
+        suffix: the output file's suffix, which picks the format (``OUTPUT_FORMATS``; PNG for any other).
+
+    Raises:
+        ImageError: this Pillow build cannot write the format.
+    """
+    kind = OUTPUT_FORMATS.get(suffix.lower(), "PNG")
     buffer = io.BytesIO()
-    Image.fromarray(to_uint8(image).numpy(), mode="RGB").save(buffer, format="PNG")
+    try:
+        Image.fromarray(to_uint8(image).numpy(), mode="RGB").save(buffer, format=kind, **_SAVE_OPTIONS.get(kind, {}))
+    except (KeyError, OSError) as error:
+        raise ImageError(f"this Pillow build cannot write {kind} ({error})") from None
     return buffer.getvalue()
 
 

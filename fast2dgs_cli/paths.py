@@ -2,10 +2,11 @@
 
 ``-`` stands for stdin (as a source) or stdout (as a target). A folder input expands to its files with an
 accepted suffix (not recursive). One input writes to ``-o`` or next to itself; several write into the ``-o``
-folder or next to themselves. Without ``-o``, ``COMMAND IN OUT`` also works when ``OUT`` has the output suffix
-(``f2dgs encode photo.png photo.g2d``, ``f2dgs decode photo.g2d photo.png``): the output suffix is never an
-accepted input, so the two readings cannot be confused. An existing target is refused unless ``force``; the
-refusal is recorded on the job so a batch can go on with the other files.
+folder or next to themselves, named with the command's first output suffix. Without ``-o``, ``COMMAND IN OUT``
+also works when ``OUT`` has an output suffix (``f2dgs encode photo.png photo.g2d``, ``f2dgs decode photo.g2d
+photo.webp``): output suffixes are never accepted inputs, so the two readings cannot be confused. An output
+file named with an *input* suffix (a `.g2d` file called ``out.png``) is refused. An existing target is refused
+unless ``force``; the refusal is recorded on the job so a batch can go on with the other files.
 """
 
 from __future__ import annotations
@@ -56,10 +57,23 @@ def _expand(inputs: list[str], accept: tuple[str, ...]) -> tuple[list[Path | Non
     return sources, from_folder
 
 
-def plan_jobs(inputs: list[str], output: str | None, suffix: str, force: bool, accept: tuple[str, ...]) -> list[Job]:
-    """Plan the jobs of one command; raise ``ValueError`` for a command line that cannot work at all."""
-    if output is None and len(inputs) == 2 and inputs[1].lower().endswith(suffix) and suffix not in accept:
+def plan_jobs(
+    inputs: list[str], output: str | None, outputs: tuple[str, ...], force: bool, accept: tuple[str, ...]
+) -> list[Job]:
+    """Plan the jobs of one command; raise ``ValueError`` for a command line that cannot work at all.
+
+    Args:
+        inputs: the command's input arguments (files, folders, ``-``).
+        output: the ``-o`` value, if any.
+        outputs: suffixes the command writes, the default first (``.g2d``; ``.png``, ``.jpg``, …).
+        force: overwrite existing targets.
+        accept: input suffixes taken from folders (``.png``, ``.jpg``, …; ``.g2d``).
+    """
+    if output is None and len(inputs) == 2 and inputs[1].lower().endswith(outputs):
         inputs, output = inputs[:1], inputs[1]
+    wrong = Path(output).suffix.lower() if output not in (None, "-") else ""
+    if wrong in accept and not Path(output).is_dir():  # type: ignore[arg-type]
+        raise ValueError(f"{output}: this command writes {'/'.join(outputs)} files, not {wrong}")
     sources, from_folder = _expand(inputs, accept)
     batch = from_folder or len(sources) > 1
     out_dir: Path | None = None
@@ -78,11 +92,11 @@ def plan_jobs(inputs: list[str], output: str | None, suffix: str, force: bool, a
         if source is None:
             target = None if output in (None, "-") else Path(output)
         elif out_dir is not None:
-            target = out_dir / (source.stem + suffix)
+            target = out_dir / (source.stem + outputs[0])
         elif output is not None:
             target = None if output == "-" else Path(output)
         else:
-            target = source.with_suffix(suffix)
+            target = source.with_suffix(outputs[0])
         jobs.append(Job(name, source, target, _refusal(source, target, planned, force)))
         if target is not None:
             planned.add(target.resolve())

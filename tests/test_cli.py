@@ -116,6 +116,28 @@ def test_decode_above_the_side_limit_is_refused(
     assert not (tmp_path / "big.png").exists()
 
 
+@pytest.mark.parametrize(("suffix", "kind"), [(".jpg", "JPEG"), (".webp", "WEBP"), (".tiff", "TIFF"), (".bmp", "BMP")])
+def test_decode_output_suffix_picks_the_format(tmp_path: Path, encoded: Path, suffix: str, kind: str) -> None:
+    assert _run("decode", str(encoded), str(tmp_path / f"d{suffix}")).exit_code == 0
+    with Image.open(tmp_path / f"d{suffix}") as picture:
+        assert picture.format == kind and picture.size == (40, 24) and picture.mode == "RGB"
+    assert _run("decode", str(encoded), "-o", str(tmp_path / "d.png")).exit_code == 0
+    exact = np.asarray(Image.open(tmp_path / "d.png"))
+    if kind != "JPEG":  # the lossless formats hold the PNG's pixels exactly
+        assert np.array_equal(np.asarray(Image.open(tmp_path / f"d{suffix}")), exact)
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "message"),
+    [("encode", "out.png", "this command writes .g2d files, not .png"), ("decode", "out.g2d", "files, not .g2d")],
+)
+def test_output_named_like_an_input_is_refused(tmp_path: Path, encoded: Path, command: str, name: str, message: str):
+    source = tmp_path / "a.png" if command == "encode" else encoded
+    result = _run(command, str(source), *(FAST if command == "encode" else []), "-o", str(tmp_path / name))
+    assert result.exit_code == 1 and message in result.output
+    assert not (tmp_path / name).exists()
+
+
 def test_existing_output_is_refused_without_force(tmp_path: Path, encoded: Path) -> None:
     before = encoded.read_bytes()
     result = _run("encode", str(tmp_path / "a.png"), *FAST, "--seed", "3")
