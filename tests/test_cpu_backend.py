@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
+import sys
 from pathlib import Path
 
 import numba
@@ -301,3 +305,46 @@ def test_rejects_tensors_off_the_cpu() -> None:
 
 def test_warm_up_reports_seconds() -> None:
     assert warm_up() >= 0.0
+
+
+_NARROW_RENDER = """
+import sys
+import numpy as np
+import torch
+sys.path.insert(0, sys.argv[1])
+from scenes import crowded_scene, random_scene
+from test_cpu_backend import _run
+from fast2dgs_cli.render import cpu_backend
+from fast2dgs_cli.render.cpu_projection import project_cpu
+
+assert not cpu_backend._WIDE_SIMD
+out = {}
+for name, scene in (("random", random_scene(400, 5, max_scale=9.0)), ("crowded", crowded_scene(6))):
+    image, screen, params = _run(cpu_backend.rasterize_cpu, scene, 45, 61, projector=project_cpu)
+    for i, array in enumerate((image, *screen, *params)):
+        out[f"{name}{i}"] = array.numpy()
+np.savez(sys.argv[2], **out)
+"""
+
+
+@pytest.mark.skipif(platform.machine().lower() not in ("x86_64", "amd64"), reason="x86 feature names")
+def test_build_without_avx512_renders_the_same_bits(tmp_path: Path) -> None:
+    """The selection pass runs 8 lanes at a time where AVX-512 is missing: same image and gradients, bit for bit."""
+    from numba.core.codegen import get_host_cpu_features
+
+    features = [f"-{item[1:]}" if _needs_avx512(item[1:]) else item for item in get_host_cpu_features().split(",")]
+    env = {**os.environ, "NUMBA_CPU_FEATURES": ",".join(features), "NUMBA_CACHE_DIR": str(tmp_path / "cache")}
+    tests = Path(__file__).parent
+    done = subprocess.run(
+        [sys.executable, "-c", _NARROW_RENDER, str(tests), str(tmp_path / "narrow.npz")], env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    narrow = np.load(tmp_path / "narrow.npz")
+    for name, scene in (("random", random_scene(400, 5, max_scale=9.0)), ("crowded", crowded_scene(6))):
+        image, screen, params = _run(rasterize_cpu, scene, 45, 61, projector=project_cpu)
+        for i, array in enumerate((image, *screen, *params)):
+            assert np.array_equal(narrow[f"{name}{i}"], array.numpy()), (name, i)
+
+
+def _needs_avx512(feature: str) -> bool:
+    return "avx512" in feature or feature.startswith(("avx10", "amx")) or feature == "evex512"
