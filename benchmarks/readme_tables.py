@@ -23,7 +23,9 @@ def describe_machine(machine: dict) -> str:
     """``AMD EPYC (znver3, no AVX-512), 2 cores``: what a figure was measured on."""
     target = machine.get("cpu_target")
     isa = "" if target is None else f" ({target}, {'AVX-512' if machine.get('avx512') else 'no AVX-512'})"
-    return f"{machine['cpu']}{isa}, {machine['cores']} cores"
+    built = machine.get("numba_cpu_name")
+    build = "" if built is None else f", kernels built for {built} (`NUMBA_CPU_NAME={built}`)"
+    return f"{machine['cpu']}{isa}, {machine['cores']} cores{build}"
 
 
 def kodak_table() -> str:

@@ -244,6 +244,8 @@ def machine_info() -> dict[str, object]:
         info.update(numba=numba.__version__, numba_threads=numba.get_num_threads())
         info["cpu_target"] = binding.get_host_cpu_name()
         info["avx512"] = bool(binding.get_host_cpu_features().get("avx512f", False))
+        if numba.config.CPU_NAME:  # NUMBA_CPU_NAME: the kernels target another CPU than the host
+            info["numba_cpu_name"] = numba.config.CPU_NAME
     except ImportError:
         pass
     if torch.cuda.is_available():
