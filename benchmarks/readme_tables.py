@@ -23,8 +23,11 @@ def describe_machine(machine: dict) -> str:
     """``AMD EPYC (znver3, no AVX-512), 2 cores``: what a figure was measured on."""
     target = machine.get("cpu_target")
     isa = "" if target is None else f" ({target}, {'AVX-512' if machine.get('avx512') else 'no AVX-512'})"
-    built = machine.get("numba_cpu_name")
-    build = "" if built is None else f", kernels built for {built} (`NUMBA_CPU_NAME={built}`)"
+    build = ""
+    if machine.get("numba_cpu_name"):
+        build += f", kernels built for {machine['numba_cpu_name']}"
+    if machine.get("avx512") and machine.get("kernel_avx512") is False:
+        build += " without AVX-512 (`NUMBA_CPU_FEATURES`)"
     return f"{machine['cpu']}{isa}, {machine['cores']} cores{build}"
 
 
