@@ -33,14 +33,15 @@ Selection, in two passes over a block's candidates (ascending list = Gaussian in
 all and keeps, per lane, only the K smallest σ *values* sorted in registers (a min/max insertion network, half the
 work of carrying indices along, run on every candidate: a branch on whether it enters costs more than the network
 when about half do, unpredictably; 16 lanes' K rows need AVX-512's 32 registers, so other targets run it for 8
-lanes at a time: 13 % faster forward in an AVX2 build than spilling the rows). Its K-th value τ then defines the
-selection exactly — every σ < τ, plus the first σ = τ in index order until K are taken — which is the K largest
-weights with ties to the lower index, the reference's rule (it ranks ``exp(−σ)``, which only differs when ``exp``
-rounds two distinct σ to the same float32 weight, a one-ulp coincidence). The first pass also keeps aside the
-candidates that entered some lane's K smallest when scored (about half of them), the only ones that can be
-selected; the second pass walks those and blends each selected candidate into the lanes that took it (its colour
-is a broadcast, no gather), so a pixel's terms are summed in Gaussian-index order, not the reference's weight
-order: the same value up to float32 rounding. σ is evaluated in float32 with the reference's operation order.
+lanes at a time: in an AVX2 build that forward ran about 10 % faster on 2 threads than spilling the rows, with 5 %
+less CPU time on one). Its K-th value τ then defines the selection exactly — every σ < τ, plus the first σ = τ in
+index order until K are taken — which is the K largest weights with ties to the lower index, the reference's rule
+(it ranks ``exp(−σ)``, which only differs when ``exp`` rounds two distinct σ to the same float32 weight, a one-ulp
+coincidence). The first pass also keeps aside the candidates that entered some lane's K smallest when scored
+(about half of them), the only ones that can be selected; the second pass walks those and blends each selected
+candidate into the lanes that took it (its colour is a broadcast, no gather), so a pixel's terms are summed in
+Gaussian-index order, not the reference's weight order: the same value up to float32 rounding. σ is evaluated in
+float32 with the reference's operation order.
 
 Determinism and races: a tile owns its pixels and its intersection slots, so threads never write the same
 memory; each Gaussian sums its slots in a fixed (tile) order. No atomics; results do not depend on the
