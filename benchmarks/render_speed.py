@@ -23,6 +23,8 @@ of all repetitions; ``*_rounds_ms`` keeps each round's median, to show the drift
     python benchmarks/render_speed.py [--kodak DIR] [--image kodim05] [--budgets 2000 10000 50000] [--rounds 5]
 
 Writes ``benchmarks/results/render_speed.json`` (with the machine's CPU, cores and library versions).
+
+To time the kernels as CPUs without AVX-512 run them, on a CPU with it: see ``avx2_features.py``.
 """
 
 from __future__ import annotations
