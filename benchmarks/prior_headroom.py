@@ -101,16 +101,13 @@ def least_squares_colours(gaussians, image: torch.Tensor, iterations: int = 10):
     return Gaussians(gaussians.xy, gaussians.scale, gaussians.rotation, colours)
 
 
-def converged_positions(prior, image: torch.Tensor, budget: int, oracle_steps: int):
-    """The networks' attributes at the positions an ``oracle_steps`` fit from ``prior`` converges to."""
+def converged_positions(prior, image: torch.Tensor, maps: torch.Tensor, oracle_steps: int):
+    """The networks' attribute ``maps`` read at the positions an ``oracle_steps`` fit from ``prior`` converges to."""
     from fast2dgs_cli.gaussians import Gaussians
-    from fast2dgs_cli.networks import load_models
     from fast2dgs_cli.networks.attributes import gaussians_from_maps
-    from fast2dgs_cli.networks.predict import predict_maps
 
     height, width = image.shape[:2]
     xy = fit(prior, image, oracle_steps).xy
-    _, maps = predict_maps(image, budget, load_models())
     cols = (xy[:, 0] * width).round().long().clamp(0, width - 1)
     rows = (xy[:, 1] * height).round().long().clamp(0, height - 1)
     read = gaussians_from_maps(maps, rows, cols)
@@ -120,12 +117,15 @@ def converged_positions(prior, image: torch.Tensor, budget: int, oracle_steps: i
 def measure(image: torch.Tensor, budget: int, oracle_steps: list[int]) -> dict[str, dict[str, float]]:
     """PSNR of every start after 0 and 50 steps (and the gradient init after 200) for one image and budget."""
     from fast2dgs_cli.encoder.init import init_gaussians
+    from fast2dgs_cli.networks import load_models
+    from fast2dgs_cli.networks.predict import predict_maps
 
     prior = init_gaussians(image, budget, seed=0, method="prior")
+    _, maps = predict_maps(image, budget, load_models())
     starts = {"prior": prior, "lsq-colours": least_squares_colours(prior, image)}
     for steps in oracle_steps:
         starts[f"fitted-attributes-{steps}"] = fit(prior, image, steps, freeze_positions=True)
-        starts[f"converged-positions-{steps}"] = converged_positions(prior, image, budget, steps)
+        starts[f"converged-positions-{steps}"] = converged_positions(prior, image, maps, steps)
     starts["gradient"] = init_gaussians(image, budget, seed=0, method="gradient")
     out = {name: {"0": psnr_of(g, image), "50": psnr_of(fit(g, image, 50), image)} for name, g in starts.items()}
     out["gradient"]["200"] = psnr_of(fit(starts["gradient"], image, 200), image)

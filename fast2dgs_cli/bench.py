@@ -244,11 +244,9 @@ def machine_info() -> dict[str, object]:
         info.update(numba=numba.__version__, numba_threads=numba.get_num_threads())
         info["cpu_target"] = binding.get_host_cpu_name()
         info["avx512"] = bool(binding.get_host_cpu_features().get("avx512f", False))
-        from numba.core.codegen import get_host_cpu_features
+        from .render.cpu_backend import WIDE_SIMD
 
-        # NUMBA_CPU_NAME / NUMBA_CPU_FEATURES: the kernels may target another CPU than the host
-        features = numba.config.CPU_FEATURES if numba.config.CPU_FEATURES is not None else get_host_cpu_features()
-        info["kernel_avx512"] = "+avx512f" in features.split(",")
+        info["kernel_avx512"] = WIDE_SIMD  # NUMBA_CPU_FEATURES / NUMBA_CPU_NAME may target another CPU
         if numba.config.CPU_NAME:
             info["numba_cpu_name"] = numba.config.CPU_NAME
     except ImportError:

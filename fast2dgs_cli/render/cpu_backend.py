@@ -79,7 +79,7 @@ from ..gaussians import Gaussians
 from .cpu_projection import _numpy, project_cpu
 from .projection import EPS, TILE, TOP_K, BlendWeights, Projected, tile_grid
 
-__all__ = ["SIGMA_CUTOFF", "blend_weights_cpu", "rasterize_cpu", "warm_up"]
+__all__ = ["SIGMA_CUTOFF", "WIDE_SIMD", "blend_weights_cpu", "rasterize_cpu", "warm_up"]
 
 
 def _target_features() -> str:
@@ -100,8 +100,8 @@ _BOX_CUT = SIGMA_CUTOFF * (1.0 + 1e-4) + 1e-3  # float64 σ bound used for the e
 _BLOCK_CUT = SIGMA_CUTOFF * 1.01  # float64 lower bound of σ over a 4×4 block above which it is skipped
 _CULL_CONDITION = 1000.0  # largest conic condition number for which that bound is used
 _BIN_CHUNKS = 8  # ranges of Gaussians binned in parallel (any count gives the same lists)
-_WIDE_SIMD = "+avx512f" in _target_features().split(",")
-"""Whether the target has 16-float vectors and 32 vector registers (AVX-512). Elsewhere (AVX2, NEON) the
+WIDE_SIMD = "+avx512f" in _target_features().split(",")
+"""Whether the kernels' target has 16-float vectors and 32 vector registers (AVX-512). Elsewhere (AVX2, NEON) the
 selection pass keeps its rows for 8 lanes at a time (``_keep_smallest``): all 16 lanes' would spill."""
 _EPS = float(EPS)
 
@@ -284,7 +284,7 @@ def _render_block(typingctx, x0, y0, params, cols, count, lst, n, cut, keys, pic
             valid = f.and_(f.fcmp_ordered(">=", sigma, zero), f.fcmp_ordered("<", sigma, v.splat(cut_v)))
             return entry, f.select(valid, sigma, inf)
 
-        if _WIDE_SIMD:
+        if WIDE_SIMD:
             tau, n_below = _keep_smallest(f, score, n_i, keys_p, picked_p, n_picked)
         else:  # each half's rows alone fit in the registers; pass 1b compacts the kept list in place
             halves = [_keep_smallest(f, score, n_i, keys_p, picked_p, n_picked, half) for half in (0, 1)]
