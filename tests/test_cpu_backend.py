@@ -169,6 +169,19 @@ def _block_sigmas(xys: np.ndarray, conics: np.ndarray, g: int, bx: int, by: int)
     return f32(0.5) * (a * dx * dx + c * dy * dy) + b * dx * dy
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 10, 11, 13])
+def test_the_sorting_network_sorts_every_input(n: int) -> None:
+    # the 0-1 principle: a comparator network that sorts every sequence of 0s and 1s sorts every sequence
+    network = cpu_backend._odd_even_merge_sort(n)
+    for bits in range(1 << n):
+        values = [(bits >> i) & 1 for i in range(n)]
+        for a, b in network:
+            assert a < b < n
+            values[a], values[b] = min(values[a], values[b]), max(values[a], values[b])
+        assert values == sorted(values), (n, bits)
+    assert len(cpu_backend._SORTING_NETWORK) == 32  # the K = 10 network the kernels use (190 min/max → 64)
+
+
 @intrinsic
 def _exp_neg_rows(typingctx, sigma, out):
     """The kernels' ``exp(−σ)`` over ``sigma`` (a multiple of 16 long) into ``out``."""
