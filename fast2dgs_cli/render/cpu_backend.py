@@ -259,11 +259,15 @@ def _keep_smallest(f, score, n, keys_p, picked_p, n_picked, half=None):
     def larger(x, y):
         return f.select(f.icmp_signed("<", x, y), y, x)
 
-    def scored(index):
-        """Score candidate ``index``, keep it if it enters some lane (bookkeeping of the kept list); its key."""
+    def keyed(index):
+        """Candidate ``index``'s entry and σ row (this pass's lanes)."""
         entry, sigma = score(index)
         if half is not None:
             sigma = _shuffle(f, sigma, sigma, list(range(width * half, width * (half + 1))))
+        return entry, sigma
+
+    def kept(index, entry, sigma):
+        """Keep candidate ``index`` if it enters some lane (bookkeeping of the kept list); return its key."""
         key = f.bitcast(sigma, key_type)
         mask = f.icmp_signed("<", key, f.load(rows[-1]))
         entered = f.icmp_unsigned("!=", f.bitcast(mask, ir.IntType(width)), ir.Constant(ir.IntType(width), 0))
@@ -286,14 +290,26 @@ def _keep_smallest(f, score, n, keys_p, picked_p, n_picked, half=None):
 
     first = cgutils.alloca_once_value(f, ir.Constant(_I64, 0))
     with f.if_then(f.icmp_signed(">=", n, ir.Constant(_I64, _K))):  # the first K: a sorting network
-        keys = [scored(ir.Constant(_I64, i)) for i in range(_K)]  # each enters where valid: the rows are +inf
+        index = [ir.Constant(_I64, i) for i in range(_K)]
+        keys = [kept(i, *keyed(i)) for i in index]  # each enters where valid: the rows are +inf
         for a, b in _SORTING_NETWORK:
             keys[a], keys[b] = smaller(keys[a], keys[b]), larger(keys[a], keys[b])
         for row, key in zip(rows, keys):
             f.store(key, row)
         f.store(ir.Constant(_I64, _K), first)
-    with cgutils.for_range(f, n, start=f.load(first)) as loop:
-        key = scored(loop.index)
+    # the rest, scored one candidate ahead: the next σ's long chain overlaps this one's insertion
+    start = f.load(first)
+    ahead = [cgutils.alloca_once(f, t) for t in (_I32, row_type)]
+    with f.if_then(f.icmp_signed("<", start, n)):
+        for slot, value in zip(ahead, keyed(start)):
+            f.store(value, slot)
+    with cgutils.for_range(f, n, start=start) as loop:
+        entry, sigma = (f.load(slot) for slot in ahead)
+        following = f.add(loop.index, ir.Constant(_I64, 1))
+        following = f.select(f.icmp_signed("<", following, n), following, loop.index)  # past the end: again
+        for slot, value in zip(ahead, keyed(following)):
+            f.store(value, slot)
+        key = kept(loop.index, entry, sigma)
         old = [f.load(row) for row in rows]
         for i, row in enumerate(rows):
             moved = key if i == 0 else larger(old[i - 1], key)
