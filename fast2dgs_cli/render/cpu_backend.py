@@ -207,7 +207,7 @@ class _Simd:
         return self.b.call(fma, [x, y, z])
 
     def exp_neg(self, sigma):
-        """``exp(−σ)`` for ``0 ≤ σ < 80`` in float32 (≤ 1 ulp from the exact value): ``2⁻ⁿ·p(σ − n·ln 2)``."""
+        """``exp(−σ)`` for ``0 ≤ σ < 80`` in float32 as ``2⁻ⁿ·p(σ − n·ln 2)`` (see the module docstring for its error)."""
         f = self.b
         n = f.fptosi(f.fadd(f.fmul(sigma, self.const(_LOG2E_F)), self.const(0.5)), _VI32)
         fn = f.sitofp(n, _VF32)
@@ -233,9 +233,9 @@ def _keep_smallest(f, score, n, keys_p, picked_p, n_picked, half=None):
     Every candidate's key is inserted into the lanes' K smallest, kept sorted in ``K`` rows by a min/max
     insertion network (row i becomes min(row i, max(row i−1, key)) from the old rows at once; a key that
     enters no lane leaves every row as it was); the first K keys, which fill the rows, are sorted at once by
-    ``_SORTING_NETWORK`` instead (64 min/max instead of 190, the same rows). There is no branch on whether a candidate enters some lane
-    (about half do, unpredictably): its key row and entry are always written at the end of the kept list,
-    which only grows if it entered.
+    ``_SORTING_NETWORK`` instead (64 min/max instead of 190, the same rows). There is no branch on whether a
+    candidate enters some lane (about half do, unpredictably): its key row and entry are always written at the
+    end of the kept list, which only grows if it entered. Each candidate is scored one ahead of its insertion.
 
     With ``half`` None the rows are 16 lanes wide: on AVX-512 they fit in its 32 vector registers. With
     ``half`` 0 or 1 only lanes 8·half … 8·half+7 are kept, in 8-lane rows, so that 16 AVX2 (or NEON)
@@ -297,7 +297,7 @@ def _keep_smallest(f, score, n, keys_p, picked_p, n_picked, half=None):
         for row, key in zip(rows, keys):
             f.store(key, row)
         f.store(ir.Constant(_I64, _K), first)
-    # the rest, scored one candidate ahead: the next σ's long chain overlaps this one's insertion
+    # the rest, each scored one candidate ahead: the next σ's long dependency chain overlaps this one's insertion
     start = f.load(first)
     ahead = [cgutils.alloca_once(f, t) for t in (_I32, row_type)]
     with f.if_then(f.icmp_signed("<", start, n)):
