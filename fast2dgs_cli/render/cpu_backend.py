@@ -40,10 +40,10 @@ less CPU time on one). Its K-th value τ then defines the selection exactly — 
 index order until K are taken — which is the K largest weights with ties to the lower index, the reference's rule
 (it ranks ``exp(−σ)``, which only differs when ``exp`` rounds two distinct σ to the same float32 weight, a one-ulp
 coincidence). The first pass also keeps aside the candidates that entered some lane's K smallest when scored
-(78 % of them on the fitted 10k Kodak scene, where 55 % are selected), the only ones that can be selected; the second pass walks those and blends each selected
-candidate into the lanes that took it (its colour is a broadcast, no gather), so a pixel's terms are summed in
-Gaussian-index order, not the reference's weight order: the same value up to float32 rounding. σ is evaluated in
-float32 with the reference's operation order. The keys are σ ≥ +0 (a −0 made +0) or +inf, whose bit patterns order
+(78 % of them on the fitted 10k Kodak scene, where 55 % are selected), the only ones that can be selected; the
+second pass walks those and blends each selected candidate into the lanes that took it (its colour is a broadcast,
+no gather), so a pixel's terms are summed in Gaussian-index order, not the reference's weight order: the same value
+up to float32 rounding. σ is evaluated in float32 with the reference's operation order. The keys are σ ≥ +0 (a −0 made +0) or +inf, whose bit patterns order
 like their values, so both passes compare them as integers: the same selection, but integer min/max and compares
 issue on all four of Zen 4's vector pipes, where the float ones share two with the multiplies (llvm-mca: pass 1
 from 31 to 23 cycles per candidate; about 10 % less forward time).
