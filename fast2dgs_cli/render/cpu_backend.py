@@ -43,10 +43,10 @@ coincidence). The first pass also keeps aside the candidates that entered some l
 (78 % of them on the fitted 10k Kodak scene, where 55 % are selected), the only ones that can be selected; the
 second pass walks those and blends each selected candidate into the lanes that took it (its colour is a broadcast,
 no gather), so a pixel's terms are summed in Gaussian-index order, not the reference's weight order: the same value
-up to float32 rounding. σ is evaluated in float32 with the reference's operation order. The keys are σ ≥ +0 (a −0 made +0) or +inf, whose bit patterns order
-like their values, so both passes compare them as integers: the same selection, but integer min/max and compares
-issue on all four of Zen 4's vector pipes, where the float ones share two with the multiplies (llvm-mca: pass 1
-from 31 to 23 cycles per candidate; about 10 % less forward time).
+up to float32 rounding. σ is evaluated in float32 with the reference's operation order. The keys are σ ≥ +0 (a −0
+made +0) or +inf, whose bit patterns order like their values, so both passes compare them as integers: the same
+selection, but integer min/max and compares issue on all four of Zen 4's vector pipes, where the float ones share
+two with the multiplies (llvm-mca: pass 1 from 31 to 23 cycles per candidate; about 10 % less forward time).
 
 Determinism and races: a tile owns its pixels and its intersection slots, so threads never write the same
 memory; each Gaussian sums its slots in a fixed (tile) order. No atomics; results do not depend on the
