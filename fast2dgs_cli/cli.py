@@ -80,6 +80,27 @@ def _progress() -> Progress:
     )
 
 
+def _prepare_encoder(options) -> None:
+    """Compile or load the encoder's kernels before any timed work (``codec.prepare_encoder``); say so when it
+    was the once-per-machine compile. Exits 1 with a message for a backend or networks that cannot run here."""
+    from .codec import COMPILED_S, prepare_encoder
+    from .networks import ModelUnavailable
+    from .render import BackendUnavailable
+
+    try:
+        with err.status("loading the encoder's kernels (compiled once per machine: about 30 s the first time)"):
+            seconds = prepare_encoder(options)
+    except (BackendUnavailable, ModelUnavailable) as error:
+        err.print(f"error: {error}", highlight=False, markup=False)
+        raise typer.Exit(EXIT_FAILURE) from None
+    if seconds > COMPILED_S:
+        err.print(
+            f"compiled the encoder's kernels in {seconds:.0f} s (once per machine: later runs load them from the cache)",
+            highlight=False,
+            markup=False,
+        )
+
+
 def _fail_batch(failed: list[tuple[str, str]]) -> None:
     if failed:
         err.print(f"[red]{len(failed)} file(s) failed:[/red]", highlight=False)
@@ -212,6 +233,7 @@ def encode(
         backend=backend,
     )
     jobs = _plan(inputs, output, (".g2d",), force, accept=IMAGE_SUFFIXES)
+    _prepare_encoder(options)
 
     def work(job: Job, progress: Progress) -> None:
         image = load_image(_read_input(job))
@@ -342,15 +364,10 @@ def bench(
     from .bench import bench_baselines, bench_image, summarize
     from .codec import EncodeOptions
     from .encoder.fit import FitConfig
-    from .render import BackendUnavailable, resolve_backend
     from .report import baseline_table, bench_csv, bench_table
 
-    try:
-        resolve_backend(backend)
-    except BackendUnavailable as error:
-        err.print(f"error: {error}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE) from None
     options = EncodeOptions(gaussians=gaussians, fit=FitConfig(steps=steps), seed=seed, init=init, backend=backend)
+    _prepare_encoder(options)  # also checks that the backend can run here
     records, baseline_records = [], []
     with _progress() as progress:
         overall = progress.add_task("benchmark", total=len(images))

@@ -11,7 +11,15 @@ kernel instead of some eighty torch operations. Every backend computes the same 
 the CUDA rasterizer of the Image-GS team, used when CUDA and gmod are importable.
 """
 
-from .backends import Backend, BackendUnavailable, available_backends, blend_weights, render, resolve_backend
+from .backends import (
+    Backend,
+    BackendUnavailable,
+    available_backends,
+    blend_weights,
+    load_kernels,
+    render,
+    resolve_backend,
+)
 from .projection import EPS, TILE, TOP_K, BlendWeights, Projected, project
 
 __all__ = [
@@ -24,6 +32,7 @@ __all__ = [
     "TOP_K",
     "available_backends",
     "blend_weights",
+    "load_kernels",
     "project",
     "render",
     "resolve_backend",

@@ -14,7 +14,7 @@ from ..gaussians import Gaussians
 from .projection import BlendWeights, Projected, project
 from .reference import blend_weights_reference, rasterize_reference
 
-__all__ = ["Backend", "BackendUnavailable", "available_backends", "blend_weights", "render", "resolve_backend"]
+__all__ = ["Backend", "BackendUnavailable", "available_backends", "blend_weights", "load_kernels", "render", "resolve_backend"]
 
 
 class BackendUnavailable(RuntimeError):
@@ -60,6 +60,21 @@ def resolve_backend(backend: Backend | str) -> Backend:
         }[backend]
         raise BackendUnavailable(f"backend '{backend.value}' is not available: {reason}")
     return backend
+
+
+def load_kernels(backend: Backend | str = Backend.AUTO) -> float:
+    """Compile (the first time on a machine) or load the cpu kernels that work with ``backend`` will use, now
+    rather than inside the first timed or progress-reported call; return the seconds it took.
+
+    The cpu kernels serve the ``cpu`` backend, and ``blend_weights`` for every backend but ``torch``; where they
+    are not needed or not installed this does nothing and returns 0. Raises ``BackendUnavailable`` like
+    ``resolve_backend``.
+    """
+    if resolve_backend(backend) is Backend.TORCH or Backend.CPU not in available_backends():
+        return 0.0
+    from .cpu_backend import warm_up
+
+    return warm_up()
 
 
 def _rasterizer(backend: Backend) -> Callable[[Projected], Tensor]:
