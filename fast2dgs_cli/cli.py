@@ -88,7 +88,7 @@ def _prepare_encoder(options) -> None:
     from .render import BackendUnavailable
 
     try:
-        with err.status("loading the encoder's kernels (compiled once per machine: about 30 s the first time)"):
+        with err.status("loading the encoder's kernels (compiled once per machine: about 25 s the first time)"):
             seconds = prepare_encoder(options)
     except (BackendUnavailable, ModelUnavailable) as error:
         err.print(f"error: {error}", highlight=False, markup=False)
