@@ -23,7 +23,7 @@ import torch
 from . import __version__
 from .codec import EncodeOptions, decode_g2d, encode_image
 from .container import read_g2d
-from .encoder.quantize import dequantize
+from .gaussians import dequantize
 from .imageio import load_image
 from .metrics import ms_ssim, psnr, to_uint8
 from .render import render
@@ -244,7 +244,7 @@ def machine_info() -> dict[str, object]:
         info.update(numba=numba.__version__, numba_threads=numba.get_num_threads())
         info["cpu_target"] = binding.get_host_cpu_name()
         info["avx512"] = bool(binding.get_host_cpu_features().get("avx512f", False))
-        from .render.cpu_backend import WIDE_SIMD
+        from .render.cpu_kernels import WIDE_SIMD
 
         info["kernel_avx512"] = WIDE_SIMD  # NUMBA_CPU_FEATURES / NUMBA_CPU_NAME may target another CPU
         if numba.config.CPU_NAME:

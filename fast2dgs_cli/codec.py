@@ -23,10 +23,11 @@ from .choices import DEFAULT_GAUSSIANS, Backend, InitMethod
 from .container import G2DFile, read_g2d, write_g2d
 from .encoder.fit import FitConfig, finetune
 from .encoder.init import init_gaussians
-from .encoder.quantize import BitDepths, dequantize, encoder_bit_depths, quantize
+from .encoder.quantize import encoder_bit_depths, quantize
 from .encoder.refine import refine_colours, select_pixels
 from .encoder.refine_geometry import refine_geometry
-from .gaussians import Gaussians
+from .gaussians import Gaussians, dequantize
+from .representation import BitDepths
 from .imageio import MAX_SIDE
 from .metrics import psnr, to_uint8
 from .render import load_kernels, render, resolve_backend

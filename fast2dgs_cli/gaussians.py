@@ -13,13 +13,14 @@ Conventions (the same as gmod's, see ``formats/g2d.md`` §Rendering):
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 
 import torch
 from torch import Tensor
 
-__all__ = ["Gaussians"]
+from .representation import QuantizedGaussians, dequantize_arrays, resize_arrays
+
+__all__ = ["Gaussians", "dequantize"]
 
 
 @dataclass(frozen=True)
@@ -62,24 +63,12 @@ class Gaussians:
         return Gaussians(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     def resized(self, src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> Gaussians:
-        """Express these Gaussians, fitted at ``src_hw``, for rendering at ``dst_hw`` (both ``(H, W)``).
+        """Express these Gaussians, fitted at ``src_hw``, for rendering at ``dst_hw`` (both ``(H, W)``), as CPU
+        tensors (``representation.resize_arrays``; not differentiable)."""
+        arrays = {f.name: getattr(self, f.name).detach().cpu().numpy() for f in fields(self)}
+        return Gaussians(**{k: torch.from_numpy(v) for k, v in resize_arrays(arrays, src_hw, dst_hw).items()})
 
-        Positions are normalized and stay. Each covariance is stretched by ``diag(W'/W, H'/H)``; for a
-        uniform resize that just multiplies the scales, otherwise the stretched covariance is
-        re-diagonalized exactly.
-        """
-        sy, sx = dst_hw[0] / src_hw[0], dst_hw[1] / src_hw[1]
-        if math.isclose(sx, sy, rel_tol=1e-9):
-            return replace(self, scale=self.scale * sx)
-        cos, sin = torch.cos(self.rotation), torch.sin(self.rotation)
-        s1, s2 = self.scale[:, 0] ** 2, self.scale[:, 1] ** 2
-        cxx = (s1 * cos**2 + s2 * sin**2) * sx * sx
-        cyy = (s1 * sin**2 + s2 * cos**2) * sy * sy
-        cxy = (s2 - s1) * sin * cos * sx * sy
-        # Axis 1 of the renderer's rotation is (cos θ, −sin θ): recover θ and the two variances from Σ.
-        theta = 0.5 * torch.atan2(-2 * cxy, cxx - cyy)
-        c, s = torch.cos(theta), torch.sin(theta)
-        var1 = cxx * c**2 - 2 * cxy * c * s + cyy * s**2
-        var2 = cxx * s**2 + 2 * cxy * c * s + cyy * c**2
-        scale = torch.stack([var1.clamp_min(0).sqrt(), var2.clamp_min(0).sqrt()], dim=1)
-        return replace(self, scale=scale, rotation=theta)
+
+def dequantize(q: QuantizedGaussians) -> Gaussians:
+    """Float32 CPU Gaussians from their codes, bit-exactly as ``formats/g2d.md`` §8 specifies."""
+    return Gaussians(**{name: torch.from_numpy(values) for name, values in dequantize_arrays(q).items()})

@@ -26,7 +26,9 @@ from fast2dgs_cli.container import (
 )
 from fast2dgs_cli.container.format import HEADER_END, crc32
 from fast2dgs_cli.container.writer import write_chunk, write_header
-from fast2dgs_cli.encoder.quantize import BitDepths, QuantizedGaussians, dequantize, quantize
+from fast2dgs_cli.encoder.quantize import quantize
+from fast2dgs_cli.gaussians import dequantize
+from fast2dgs_cli.representation import BitDepths, QuantizedGaussians
 from fast2dgs_cli.render import render
 
 CONFORMANCE = Path(__file__).parent.parent / "formats" / "conformance"

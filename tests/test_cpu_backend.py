@@ -23,9 +23,9 @@ from scenes import crowded_scene, degenerate_scene, random_scene
 from fast2dgs_cli.encoder.init import init_gaussians
 from fast2dgs_cli.gaussians import Gaussians
 from fast2dgs_cli.render import project, render
-from fast2dgs_cli.render import cpu_backend
-from fast2dgs_cli.render.cpu_backend import SIGMA_CUTOFF, rasterize_cpu, warm_up
-from fast2dgs_cli.render.cpu_projection import project_cpu
+from fast2dgs_cli.render import cpu_backend, cpu_kernels
+from fast2dgs_cli.render.cpu_backend import project_cpu, rasterize_cpu, warm_up
+from fast2dgs_cli.render.cpu_kernels import SIGMA_CUTOFF
 from fast2dgs_cli.render.projection import Projected, bin_tiles
 from fast2dgs_cli.render.reference import rasterize_reference
 
@@ -172,14 +172,14 @@ def _block_sigmas(xys: np.ndarray, conics: np.ndarray, g: int, bx: int, by: int)
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 8, 10, 11, 13])
 def test_the_sorting_network_sorts_every_input(n: int) -> None:
     # the 0-1 principle: a comparator network that sorts every sequence of 0s and 1s sorts every sequence
-    network = cpu_backend._odd_even_merge_sort(n)
+    network = cpu_kernels._odd_even_merge_sort(n)
     for bits in range(1 << n):
         values = [(bits >> i) & 1 for i in range(n)]
         for a, b in network:
             assert a < b < n
             values[a], values[b] = min(values[a], values[b]), max(values[a], values[b])
         assert values == sorted(values), (n, bits)
-    assert len(cpu_backend._SORTING_NETWORK) == 32  # the K = 10 network the kernels use (190 min/max → 64)
+    assert len(cpu_kernels._SORTING_NETWORK) == 32  # the K = 10 network the kernels use (190 min/max → 64)
 
 
 @intrinsic
@@ -187,14 +187,14 @@ def _exp_neg_rows(typingctx, sigma, out):
     """The kernels' ``exp(−σ)`` over ``sigma`` (a multiple of 16 long) into ``out``."""
 
     def codegen(context, builder, signature, args):
-        v = cpu_backend._Simd(context, builder)
+        v = cpu_kernels._Simd(context, builder)
         sigma_p, out_p = v.data(signature.args[0], args[0]), v.data(signature.args[1], args[1])
         n = cgutils.unpack_tuple(builder, context.make_array(signature.args[0])(context, builder, args[0]).shape, 1)[0]
         rows = builder.udiv(n, ir.Constant(ir.IntType(64), 16))
         with cgutils.for_range(builder, rows) as loop:
             start = builder.shl(loop.index, ir.Constant(ir.IntType(64), 4))
-            row = builder.load(v.ptr(sigma_p, start, cpu_backend._VF32), align=4)
-            builder.store(v.exp_neg(row), v.ptr(out_p, start, cpu_backend._VF32), align=4)
+            row = builder.load(v.ptr(sigma_p, start, cpu_kernels._VF32), align=4)
+            builder.store(v.exp_neg(row), v.ptr(out_p, start, cpu_kernels._VF32), align=4)
         return context.get_dummy_value()
 
     return types.void(sigma, out), codegen
@@ -215,7 +215,7 @@ def test_exp_is_within_the_documented_ulps_of_the_exact_value() -> None:
     _exp_neg_all(sigma, out)
     exact = np.exp(-sigma.astype(np.float64))
     ulps = np.abs(out - exact) / np.spacing(exact.astype(np.float32)).astype(np.float64)
-    assert ulps.max() <= (1.08 if cpu_backend._FUSED else 1.38), ulps.max()
+    assert ulps.max() <= (1.08 if cpu_kernels._FUSED else 1.38), ulps.max()
     assert ulps.max() > 0.5  # a float32 result: some inputs must round by about half an ulp
 
 
@@ -231,23 +231,23 @@ def test_block_lists_leave_out_only_candidates_beyond_the_cutoff(seed: int) -> N
     scale[thin, 0] = scale[thin, 1] / (1.0 + 39.0 * torch.rand(int(thin.sum()), generator=gen))
     p = project(Gaussians(g.xy, scale, g.rotation, g.color), 96, 112)
     xys, conics, colors = (t.detach().numpy() for t in (p.xys, p.conics, p.colors))
-    bins = cpu_backend._Bins(p)
-    gboxes = cpu_backend._gaussian_boxes(xys, conics)
+    bins = cpu_kernels.Bins(p.tile_box.numpy(), p.height, p.width)
+    gboxes = cpu_kernels._gaussian_boxes(xys, conics)
     capacity = int(np.max(np.diff(bins.tile_start)))
-    params, cols = cpu_backend._tile_scratch(capacity)
-    boxes, masks, lst, _, _ = cpu_backend._block_scratch(capacity)
+    params, cols = cpu_kernels._tile_scratch(capacity)
+    boxes, masks, lst, _, _ = cpu_kernels._block_scratch(capacity)
     kept = skipped = 0
     for t in range(len(bins.tile_start) - 1):
         start, count = bins.tile_start[t], bins.tile_start[t + 1] - bins.tile_start[t]
         if count == 0:
             continue
         x0, y0 = (t % bins.tiles_x) * 16, (t // bins.tiles_x) * 16
-        cpu_backend._load_tile(xys, conics, colors, bins.ids, start, count, params, cols)
-        cpu_backend._load_boxes(gboxes, bins.ids, start, count, boxes)
-        cpu_backend._block_masks(params, boxes, count, x0, y0, masks)
+        cpu_kernels._load_tile(xys, conics, colors, bins.ids, start, count, params, cols)
+        cpu_kernels._load_boxes(gboxes, bins.ids, start, count, boxes)
+        cpu_kernels._block_masks(params, boxes, count, x0, y0, masks)
         for blk in range(16):
             bx, by = x0 + 4 * (blk % 4), y0 + 4 * (blk // 4)
-            listed = lst[: cpu_backend._block_list(masks, count, blk, lst)].copy()
+            listed = lst[: cpu_kernels._block_list(masks, count, blk, lst)].copy()
             assert np.all(np.diff(listed) > 0) and all(masks[m] >> blk & 1 for m in listed)
             for m in set(range(count)) - set(listed.tolist()):
                 x_lo, x_hi, y_lo, y_hi = gboxes[bins.ids[start + m], :4]
@@ -286,7 +286,7 @@ def test_blend_weights_match_reference_and_reproduce_the_picture(kind: str) -> N
 def test_binning_matches_bin_tiles(height: int, width: int) -> None:
     p = project(random_scene(300, height + width, spread=1.6, max_scale=12.0), height, width)
     expected = bin_tiles(p)
-    bins = cpu_backend._Bins(p)
+    bins = cpu_kernels.Bins(p.tile_box.numpy(), p.height, p.width)
     assert np.array_equal(bins.tile_start, expected.tile_start.numpy())
     assert np.array_equal(bins.ids.astype(np.int64), expected.gaussian_ids.numpy())
     # every intersection owns one gradient slot, and each Gaussian's slots are contiguous
@@ -369,10 +369,10 @@ import torch
 sys.path.insert(0, sys.argv[1])
 from scenes import crowded_scene, random_scene
 from test_cpu_backend import _run
-from fast2dgs_cli.render import cpu_backend
-from fast2dgs_cli.render.cpu_projection import project_cpu
+from fast2dgs_cli.render import cpu_backend, cpu_kernels
+from fast2dgs_cli.render.cpu_backend import project_cpu
 
-assert not cpu_backend.WIDE_SIMD
+assert not cpu_kernels.WIDE_SIMD
 out = {}
 for name, scene in (("random", random_scene(400, 5, max_scale=9.0)), ("crowded", crowded_scene(6))):
     image, screen, params = _run(cpu_backend.rasterize_cpu, scene, 45, 61, projector=project_cpu)

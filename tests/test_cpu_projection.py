@@ -8,7 +8,7 @@ from scenes import crowded_scene, degenerate_scene, random_scene
 
 from fast2dgs_cli.gaussians import Gaussians
 from fast2dgs_cli.render import project
-from fast2dgs_cli.render.cpu_projection import project_cpu
+from fast2dgs_cli.render.cpu_backend import project_cpu
 
 FIELDS = ("xys", "conics", "colors", "radii", "tile_box")
 

@@ -96,7 +96,9 @@ def test_adam_matches_torch_optim() -> None:
 
 
 def test_colour_refinement_beats_nearest_rounding_and_keeps_the_rest(crop: torch.Tensor) -> None:
-    from fast2dgs_cli.encoder.quantize import BitDepths, dequantize, quantize
+    from fast2dgs_cli.encoder.quantize import quantize
+    from fast2dgs_cli.gaussians import dequantize
+    from fast2dgs_cli.representation import BitDepths
     from fast2dgs_cli.encoder.refine import refine_colours
 
     bits = BitDepths(xy=9, scale=5, rotation=5, color=6)  # coarse, to make the effect large
@@ -120,7 +122,9 @@ def test_colour_refinement_beats_nearest_rounding_and_keeps_the_rest(crop: torch
 
 
 def test_colour_refinement_recovers_exact_codes() -> None:
-    from fast2dgs_cli.encoder.quantize import BitDepths, QuantizedAttribute, dequantize, quantize
+    from fast2dgs_cli.encoder.quantize import quantize
+    from fast2dgs_cli.gaussians import dequantize
+    from fast2dgs_cli.representation import BitDepths, QuantizedAttribute
     from fast2dgs_cli.encoder.refine import refine_colours
     from fast2dgs_cli.gaussians import Gaussians
 
@@ -138,7 +142,9 @@ def test_colour_refinement_recovers_exact_codes() -> None:
 
 
 def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(crop: torch.Tensor) -> None:
-    from fast2dgs_cli.encoder.quantize import BitDepths, dequantize, quantize
+    from fast2dgs_cli.encoder.quantize import quantize
+    from fast2dgs_cli.gaussians import dequantize
+    from fast2dgs_cli.representation import BitDepths
     from fast2dgs_cli.encoder.refine import refine_colours, select_pixels
     from fast2dgs_cli.encoder.refine_geometry import refine_geometry
 
@@ -166,7 +172,8 @@ def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(cro
 def test_geometry_refinement_runs_row_disjoint_stripes_and_ignores_the_thread_count(crop: torch.Tensor) -> None:
     import numba
 
-    from fast2dgs_cli.encoder.quantize import dequantize, quantize
+    from fast2dgs_cli.encoder.quantize import quantize
+    from fast2dgs_cli.gaussians import dequantize
     from fast2dgs_cli.encoder.refine import entries_by_gaussian
     from fast2dgs_cli.encoder.refine_geometry import _stripe_phases, refine_geometry
     from fast2dgs_cli.render import blend_weights
@@ -200,7 +207,8 @@ def test_geometry_refinement_runs_row_disjoint_stripes_and_ignores_the_thread_co
 
 
 def test_geometry_refinement_leaves_an_exact_fit_alone() -> None:
-    from fast2dgs_cli.encoder.quantize import dequantize, quantize
+    from fast2dgs_cli.encoder.quantize import quantize
+    from fast2dgs_cli.gaussians import dequantize
     from fast2dgs_cli.encoder.refine_geometry import refine_geometry
 
     q = quantize(init_gaussians(torch.rand(40, 40, 3, generator=torch.Generator().manual_seed(1)), 300, seed=0), 40, 40)
@@ -228,7 +236,9 @@ def test_default_steps_grow_as_the_density_falls() -> None:
 
 
 def test_geometry_refinement_slopes_match_finite_differences(crop: torch.Tensor) -> None:
-    from fast2dgs_cli.encoder.quantize import dequantize, dequantize_attribute, quantize
+    from fast2dgs_cli.encoder.quantize import quantize
+    from fast2dgs_cli.gaussians import dequantize
+    from fast2dgs_cli.representation import dequantize_attribute
     from fast2dgs_cli.encoder.refine import select_pixels, stored_target
     from fast2dgs_cli.encoder.refine_geometry import _picture_sums, _raw_weight, _screen, _slopes
     from fast2dgs_cli.render import EPS

@@ -10,14 +10,9 @@ import pytest
 import torch
 from scenes import random_scene
 
-from fast2dgs_cli.encoder.quantize import (
-    BitDepths,
-    QuantizedAttribute,
-    dequantize,
-    exp_float32,
-    quantize,
-)
-from fast2dgs_cli.gaussians import Gaussians
+from fast2dgs_cli.encoder.quantize import quantize
+from fast2dgs_cli.gaussians import Gaussians, dequantize
+from fast2dgs_cli.representation import BitDepths, QuantizedAttribute, exp_float32
 
 H, W = 23, 37
 
@@ -97,7 +92,7 @@ def test_dequantize_is_the_documented_float32_formula() -> None:
         if name == "scale":
             assert np.array_equal(d.scale.numpy(), exp_float32(expected))
         elif name == "color":
-            from fast2dgs_cli.encoder.quantize import stored_to_rgb
+            from fast2dgs_cli.representation import stored_to_rgb
 
             assert np.array_equal(values.numpy(), stored_to_rgb(expected))
         else:
@@ -152,7 +147,7 @@ def test_encoder_bit_depths_follow_the_image_size() -> None:
 
 
 def test_colour_transform_matches_the_spec_order_and_is_nearly_orthonormal() -> None:
-    from fast2dgs_cli.encoder.quantize import rgb_to_stored, stored_to_rgb
+    from fast2dgs_cli.representation import rgb_to_stored, stored_to_rgb
 
     rgb = np.random.default_rng(3).uniform(-0.2, 1.2, (500, 3))
     stored = rgb_to_stored(rgb)

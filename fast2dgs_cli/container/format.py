@@ -22,7 +22,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
-from ..encoder.quantize import QuantizedGaussians
+from ..representation import QuantizedGaussians
 
 __all__ = [
     "ATTRIBUTE_CHUNKS",

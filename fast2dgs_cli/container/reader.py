@@ -7,7 +7,7 @@ CRC, flags and limits; then per chunk its length against the bytes left, its typ
 
 from __future__ import annotations
 
-from ..encoder.quantize import ATTRIBUTES, QuantizedAttribute, QuantizedGaussians
+from ..representation import ATTRIBUTES, QuantizedAttribute, QuantizedGaussians
 from .format import (
     ATTRIBUTE_CHUNKS,
     CHUNK_HEAD,

@@ -23,7 +23,7 @@ from typing import Callable
 import numpy as np
 import zstandard
 
-from ..encoder.quantize import MAX_BITS, QuantizedAttribute, code_dtype, range_limit
+from ..representation import MAX_BITS, QuantizedAttribute, code_dtype, range_limit
 from .format import ZSTD_LEVEL, G2DError
 
 __all__ = ["FILTER_DELTA", "FILTER_NONE", "decode_attribute", "encode_attribute", "raw_size"]

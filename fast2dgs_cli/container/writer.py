@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..encoder.quantize import QuantizedGaussians, range_limit
+from ..representation import QuantizedGaussians, range_limit
 from .format import (
     ATTRIBUTE_CHUNKS,
     CHUNK_HEAD,

@@ -37,7 +37,8 @@ from torch import Tensor
 
 from ..choices import Backend
 from ..render import blend_weights
-from .quantize import QuantizedAttribute, QuantizedGaussians, dequantize, dequantize_attribute, rgb_to_stored
+from ..gaussians import dequantize
+from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute, rgb_to_stored
 
 __all__ = ["MAX_SWEEPS", "PixelSelection", "refine_colours", "select_pixels"]
 

@@ -42,7 +42,8 @@ from torch import Tensor
 
 from ..choices import Backend
 from ..render import EPS, render
-from .quantize import QuantizedAttribute, QuantizedGaussians, dequantize, dequantize_attribute
+from ..gaussians import dequantize
+from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
 from .refine import PixelSelection, select_pixels, stored_target
 
 __all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "refine_geometry"]

@@ -5,22 +5,19 @@ Gaussians ──project()──► Projected (xys, conics, colours, radii, tile 
                torch, differentiable          ▲                                  torch | cpu | gmod
 ```
 
-The cpu backend projects with ``cpu_projection.project_cpu``: the same ``Projected``, bit for bit, in one numba
-kernel instead of some eighty torch operations. Every backend computes the same image (``formats/g2d.md``
-§Rendering); they differ only in speed and in the device they run on. ``torch`` is the readable reference; ``cpu`` the fast multithreaded CPU kernels; ``gmod``
-the CUDA rasterizer of the Image-GS team, used when CUDA and gmod are importable.
+Every backend computes the same image (``formats/g2d.md`` §10); they differ only in speed and in the device
+they run on. ``torch`` is the readable reference; ``cpu`` the fast multithreaded numba kernels (also usable
+without torch: ``render.arrays.render_arrays``); ``gmod`` the CUDA rasterizer of the Image-GS team, used when
+CUDA and gmod are importable. The torch-based names below load on first use, so importing this package (as
+the decoder does) never imports torch.
 """
 
-from .backends import (
-    Backend,
-    BackendUnavailable,
-    available_backends,
-    blend_weights,
-    load_kernels,
-    render,
-    resolve_backend,
-)
-from .projection import EPS, TILE, TOP_K, BlendWeights, Projected, project
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .tiles import EPS, TILE, TOP_K
 
 __all__ = [
     "Backend",
@@ -37,3 +34,22 @@ __all__ = [
     "render",
     "resolve_backend",
 ]
+
+_LAZY = {
+    "Backend": ".backends",
+    "BackendUnavailable": ".backends",
+    "available_backends": ".backends",
+    "blend_weights": ".backends",
+    "load_kernels": ".backends",
+    "render": ".backends",
+    "resolve_backend": ".backends",
+    "BlendWeights": ".projection",
+    "Projected": ".projection",
+    "project": ".projection",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name], __name__), name)

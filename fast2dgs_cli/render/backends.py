@@ -91,7 +91,7 @@ def _rasterizer(backend: Backend) -> Callable[[Projected], Tensor]:
 
 def _projector(backend: Backend) -> Callable[[Gaussians, int, int], Projected]:
     if backend is Backend.CPU:
-        from .cpu_projection import project_cpu
+        from .cpu_backend import project_cpu
 
         return project_cpu
     return project

@@ -1,27 +1,20 @@
 """The cpu backend's projection: ``projection.project`` fused into one numba kernel, with its exact gradient.
 
-``project`` is the source of truth for the pixel conventions; this module computes the very same ``Projected``
-(bit for bit: the same float32 operations in the same order, the tests compare every field) for CPU tensors.
-It exists for speed: ``project`` is some eighty small torch operations (and as many autograd nodes), about
-1.5 ms per call at 10k Gaussians when the rasterizer has just flushed the caches, a tenth of a forward
-render; here it is one parallel kernel forward and one backward. ``cos θ`` and ``sin θ`` stay torch
-operations, so they round exactly as in ``project`` and autograd carries their gradient to θ.
-
-Like ``cpu_backend``, the kernels compile on first use and are cached on disk.
+``project`` is the source of truth for the pixel conventions; this module computes the very same
+``Projected`` fields (bit for bit: the same float32 operations in the same order, the tests compare every
+field) from NumPy arrays, in one parallel kernel instead of many small torch operations. ``cos θ`` and
+``sin θ`` are inputs, so the caller decides how they round (``cpu_backend`` uses torch's, as ``project``
+does). Like ``cpu_kernels``, the kernels compile on first use and are cached on disk.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 from numba import njit, prange
-from torch import Tensor
-from torch.autograd.function import once_differentiable
 
-from ..gaussians import Gaussians
-from .projection import TILE, Projected, tile_grid
+from .tiles import TILE, tile_grid
 
-__all__ = ["project_cpu"]
+__all__ = ["project_arrays", "project_backward"]
 
 _F = np.float32
 
@@ -106,49 +99,24 @@ def _project_backward_kernel(scale, cos, sin, width, height, grad_xys, grad_coni
         grad_sin[g] = 2.0 * s * (g_sxx * var2 + g_syy * var1) + g_sxy * (var2 - var1) * c
 
 
-def _numpy(t: Tensor) -> np.ndarray:
-    """A NumPy view of ``t`` for the kernels (of a contiguous copy where ``t`` is not contiguous); also used by
-    ``cpu_backend``."""
-    return t.detach().contiguous().numpy()
+def project_arrays(
+    xy: np.ndarray, scale: np.ndarray, cos: np.ndarray, sin: np.ndarray, height: int, width: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``projection.project`` on contiguous float32 arrays: ``(xys [N, 2], conics [N, 3], radii [N] int32,
+    tile_box [N, 4] int64)``, bit for bit for the same ``cos θ`` and ``sin θ``."""
+    n = xy.shape[0]
+    xys, conics = np.empty((n, 2), _F), np.empty((n, 3), _F)
+    radii, box = np.empty(n, np.int32), np.empty((n, 4), np.int64)
+    _project_kernel(xy, scale, cos, sin, width, height, *tile_grid(height, width), xys, conics, radii, box)
+    return xys, conics, radii, box
 
 
-class _ProjectCpu(torch.autograd.Function):
-    """Autograd wrapper: ``(xy, scale, cos θ, sin θ)`` → ``(xys, conics, radii, tile_box)``."""
-
-    @staticmethod
-    def forward(ctx, xy: Tensor, scale: Tensor, cos: Tensor, sin: Tensor, height: int, width: int):  # type: ignore[override]
-        n = xy.shape[0]
-        xys, conics = torch.empty(n, 2), torch.empty(n, 3)
-        radii, box = torch.empty(n, dtype=torch.int32), torch.empty(n, 4, dtype=torch.int64)
-        arrays = (xys.numpy(), conics.numpy(), radii.numpy(), box.numpy())
-        tiles = tile_grid(height, width)
-        _project_kernel(_numpy(xy), _numpy(scale), _numpy(cos), _numpy(sin), width, height, *tiles, *arrays)
-        ctx.save_for_backward(scale, cos, sin)
-        ctx.size = height, width
-        ctx.mark_non_differentiable(radii, box)
-        return xys, conics, radii, box
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_xys: Tensor, grad_conics: Tensor, _radii: None, _box: None):  # type: ignore[override]
-        scale, cos, sin = ctx.saved_tensors
-        height, width = ctx.size
-        grads = torch.empty(len(cos), 2), torch.empty_like(scale), torch.empty_like(cos), torch.empty_like(sin)
-        grad_xys = grad_xys if grad_xys is not None else torch.zeros(len(cos), 2)
-        grad_conics = grad_conics if grad_conics is not None else torch.zeros(len(cos), 3)
-        _project_backward_kernel(
-            _numpy(scale), _numpy(cos), _numpy(sin), width, height, _numpy(grad_xys.float()), _numpy(grad_conics.float()),
-            *(t.numpy() for t in grads),
-        )  # fmt: skip
-        return (*grads, None, None)
-
-
-def project_cpu(gaussians: Gaussians, height: int, width: int) -> Projected:
-    """``project(gaussians, height, width)`` for CPU tensors, bit for bit, in one kernel (differentiable)."""
-    if any(t.device.type != "cpu" for t in (gaussians.xy, gaussians.scale, gaussians.rotation)):
-        raise ValueError("the cpu backend needs CPU tensors; move the Gaussians to the CPU first")
-    xy, scale = gaussians.xy.float(), gaussians.scale.float()
-    theta = gaussians.rotation.float()
-    cos, sin = torch.cos(theta), torch.sin(theta)
-    xys, conics, radii, box = _ProjectCpu.apply(xy, scale, cos, sin, height, width)
-    return Projected(xys, conics, gaussians.color.float(), radii, box, height, width)
+def project_backward(
+    scale: np.ndarray, cos: np.ndarray, sin: np.ndarray, height: int, width: int, grad_xys: np.ndarray,
+    grad_conics: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Chain ``dL/dxys`` and ``dL/dconics`` to ``(dL/dxy, dL/dscale, dL/dcos, dL/dsin)`` (float32 arrays)."""
+    n = cos.shape[0]
+    grads = np.empty((n, 2), _F), np.empty_like(scale), np.empty_like(cos), np.empty_like(sin)
+    _project_backward_kernel(scale, cos, sin, width, height, grad_xys, grad_conics, *grads)
+    return grads

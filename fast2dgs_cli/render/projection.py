@@ -21,15 +21,10 @@ import torch
 from torch import Tensor
 
 from ..gaussians import Gaussians
+from .tiles import EPS, TILE, TOP_K, tile_grid
 
 __all__ = ["TILE", "TOP_K", "EPS", "BlendWeights", "Projected", "TileBins", "project", "bin_tiles", "tile_grid"]
 
-TILE = 16
-"""Side of a square tile in pixels; a pixel's candidates are the Gaussians binned to its tile."""
-TOP_K = 10
-"""Number of largest-weight candidates blended per pixel."""
-EPS = 1e-4
-"""Added to the weight sum before normalizing: ``out = Σ w·c / (Σ w + EPS)``."""
 
 
 @dataclass(frozen=True)
@@ -85,11 +80,6 @@ class TileBins:
     tile_start: Tensor
     tiles_x: int
     tiles_y: int
-
-
-def tile_grid(height: int, width: int) -> tuple[int, int]:
-    """Return ``(tiles_x, tiles_y)`` = ``(ceil(W/16), ceil(H/16))``."""
-    return (width + TILE - 1) // TILE, (height + TILE - 1) // TILE
 
 
 def project(gaussians: Gaussians, height: int, width: int) -> Projected:

@@ -26,7 +26,8 @@ from torch import Tensor
 from fast2dgs_cli.container import write_g2d
 from fast2dgs_cli.container.format import CONTAINER_VERSION
 from fast2dgs_cli.container.writer import write_chunk, write_header
-from fast2dgs_cli.encoder.quantize import QuantizedAttribute, QuantizedGaussians, code_dtype, dequantize
+from fast2dgs_cli.gaussians import dequantize
+from fast2dgs_cli.representation import QuantizedAttribute, QuantizedGaussians, code_dtype
 from fast2dgs_cli.gaussians import Gaussians
 from fast2dgs_cli.render import render
 
