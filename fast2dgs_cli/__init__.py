@@ -8,6 +8,8 @@ decode:  .g2d ──parse──► dequantize ──render (torch | cpu | gmod)�
 ```
 """
 
+from .errors import F2dgsError
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["F2dgsError", "__version__"]

@@ -21,10 +21,11 @@ import numpy as np
 import torch
 
 from . import __version__
-from .codec import EncodeOptions, decode_g2d, encode_image
+from .codec import EncodeOptions, encode_image
+from .decode import decode_g2d
 from .container import read_g2d
 from .gaussians import dequantize
-from .imageio import load_image
+from .imageio import load_image, to_rgb8
 from .metrics import ms_ssim, psnr, to_uint8
 from .render import render
 
@@ -75,7 +76,7 @@ def bench_baselines(path: Path, max_bytes: int, codecs: list[str]) -> list[Basel
     """Run each baseline on ``path`` at the highest quality whose whole file is ≤ ``max_bytes``."""
     from .baselines import BASELINES, encode_within
 
-    pixels = to_uint8(load_image(path).pixels)
+    pixels = torch.from_numpy(to_rgb8(load_image(path).pixels))
     height, width = pixels.shape[:2]
     records = []
     for name in codecs:
@@ -105,7 +106,7 @@ def bench_image(
 ) -> ImageRecord:
     """Encode, decode and measure one image; a failure is recorded in ``error`` instead of raised."""
     try:
-        pixels = load_image(path).pixels
+        pixels = torch.from_numpy(load_image(path).pixels)
         height, width = pixels.shape[:2]
         start = time.perf_counter()
         encoded = encode_image(pixels, options, on_step=on_step)
@@ -115,7 +116,7 @@ def bench_image(
         decoded = decode_g2d(encoded.data, backend=encoded.backend)
         decode_s = time.perf_counter() - start
 
-        reference, output = to_uint8(pixels), to_uint8(decoded)
+        reference, output = to_uint8(pixels), torch.from_numpy(to_rgb8(decoded))
         return ImageRecord(
             image=path.name,
             width=width,

@@ -1,29 +1,41 @@
-"""The ``f2dgs`` command line: parses, resolves paths, drives progress and prints. The work is in the library.
+"""The ``f2dgs`` command line: parses, calls one library function per command, shows progress and prints.
 
 Exit codes: 0 success, 1 runtime failure (bad input file, corrupt `.g2d`, unavailable backend, any file of a
 batch failing), 2 usage error. Statistics and progress go to stderr; data (``-`` outputs, ``info``) to stdout.
-Heavy modules (torch) are imported inside the commands, so ``f2dgs --help`` stays fast.
+Every expected failure of the library is an ``F2dgsError``, printed as one line by ``main``. Heavy modules
+(torch) load inside the commands, so ``f2dgs --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import gc
-import json
 import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
+from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from . import __version__
-from .choices import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
-from .paths import IMAGE_SUFFIXES, Job, plan_jobs
+from . import F2dgsError, __version__
+from . import batch
+from .batch import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
+
+class _Commands(TyperGroup):
+    """The command group: the one place where the library's expected failures become an error line, exit 1."""
+
+    def invoke(self, ctx: typer.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except F2dgsError as error:
+            _fail(str(error))
+
 
 app = typer.Typer(
+    cls=_Commands,
     name="f2dgs",
     help="Store pictures as a few thousand 2D Gaussians (Fast-2DGS): encode, decode, inspect, benchmark.",
     no_args_is_help=True,
@@ -31,8 +43,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",  # help paragraphs reflow to the terminal's width
 )
-err = Console(stderr=True, soft_wrap=True)
-out = Console()
+err = Console(stderr=True, soft_wrap=True, highlight=False)
+out = Console(highlight=False)
 
 EXIT_FAILURE = 1
 STEPS_HELP = (
@@ -41,9 +53,25 @@ STEPS_HELP = (
     "decoded picture."
 )
 
+ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+SeedOption = Annotated[int, typer.Option(help="Seed of every random choice: the same seed and input give the same file.")]
+BackendOption = Annotated[Backend, typer.Option(help="Renderer: auto picks gmod on a CUDA GPU, else cpu.")]
+StepsOption = Annotated[Optional[int], typer.Option(min=0, help=STEPS_HELP)]
+InitOption = Annotated[
+    InitMethod, typer.Option(help="Initial Gaussians: the Deep Gaussian Prior networks, or a heuristic.")
+]
+OutputOption = Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (one input), folder, or '-'.")]
 
-class Failure(Exception):
-    """An expected failure: printed as one line, exit code 1."""
+
+def _say(console: Console, text: str) -> None:
+    """Print ``text`` as it is: no markup, no highlighting (file names may hold ``[``)."""
+    console.print(text, markup=False, highlight=False)
+
+
+def _fail(message: str) -> NoReturn:
+    """Print ``error: message`` on stderr and exit with code 1."""
+    _say(err, f"error: {message}")
+    raise typer.Exit(EXIT_FAILURE)
 
 
 def _version(value: bool) -> None:
@@ -56,7 +84,7 @@ def _version(value: bool) -> None:
 
     backends = ", ".join(b.value for b in available_backends())
     major, minor = CONTAINER_VERSION
-    out.print(f"f2dgs {__version__} (.g2d {major}.{minor}, torch {torch.__version__}, backends: {backends})")
+    _say(out, f"f2dgs {__version__} (.g2d {major}.{minor}, torch {torch.__version__}, backends: {backends})")
     raise typer.Exit()
 
 
@@ -80,90 +108,55 @@ def _progress() -> Progress:
     )
 
 
-def _prepare_encoder(options) -> None:
-    """Compile or load the encoder's kernels before any timed work (``codec.prepare_encoder``); say so when it
-    was the once-per-machine compile. Exits 1 with a message for a backend or networks that cannot run here."""
-    from .codec import COMPILED_S, prepare_encoder
-    from .networks import ModelUnavailable
-    from .render import BackendUnavailable
-
-    try:
-        with err.status("loading the encoder's kernels (compiled once per machine: about 25 s the first time)"):
-            seconds = prepare_encoder(options)
-    except (BackendUnavailable, ModelUnavailable) as error:
-        err.print(f"error: {error}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE) from None
-    if seconds > COMPILED_S:
-        err.print(
-            f"compiled the encoder's kernels in {seconds:.0f} s (once per machine: later runs load them from the cache)",
-            highlight=False,
-            markup=False,
-        )
+def _prepare_encoder(settings: batch.EncodeSettings) -> None:
+    """Compile or load the encoder's kernels before any timed work; say so when it was the once-per-machine
+    compile."""
+    with err.status("loading the encoder's kernels (compiled once per machine: about 25 s the first time)"):
+        seconds, compiled = batch.prepare_encoder(settings)
+    if compiled:
+        _say(err, f"compiled the encoder's kernels in {seconds:.0f} s (once per machine: later runs load them from the cache)")
 
 
-def _fail_batch(failed: list[tuple[str, str]]) -> None:
-    if failed:
-        err.print(f"[red]{len(failed)} file(s) failed:[/red]", highlight=False)
-        for name, reason in failed:
-            err.print(f"  {name}: {reason}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE)
-
-
-def _read_input(job: Job) -> bytes:
-    if job.source is None:
-        return sys.stdin.buffer.read()
-    try:
-        return job.source.read_bytes()
-    except OSError as error:
-        raise Failure(f"cannot read {job.source}: {error.strerror}") from None
-
-
-def _write_output(job: Job, data: bytes) -> None:
-    from .imageio import atomic_write
-
-    if job.target is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        return
-    try:
-        atomic_write(job.target, data)
-    except OSError as error:
-        raise Failure(f"cannot write {job.target}: {error.strerror}") from None
-
-
-def _run_batch(jobs: list[Job], work, progress_label: str) -> None:
-    """Run ``work(job, progress, task)`` on each job; collect failures; exit 1 if any failed."""
-    from .container import G2DError
-    from .imageio import ImageError
-    from .networks import ModelUnavailable
-    from .render import BackendUnavailable
-
-    failed: list[tuple[str, str]] = []
+def _run(jobs: list[batch.Job], work, label: str, report_ok: bool = True) -> list[batch.FileResult]:
+    """Run ``work`` over ``jobs`` with a progress bar, printing each file's line (a lone file's failure exits)."""
     with _progress() as progress:
-        overall = progress.add_task(progress_label, total=len(jobs)) if len(jobs) > 1 else None
-        for job in jobs:
-            try:
-                if job.error:
-                    raise Failure(job.error)
-                work(job, progress)
-            except (BackendUnavailable, ModelUnavailable) as error:  # would fail every file alike
-                err.print(f"error: {error}", highlight=False, markup=False)
-                raise typer.Exit(EXIT_FAILURE) from None
-            except (Failure, ImageError, G2DError, ValueError) as error:
-                failed.append((job.name, str(error)))
-                if len(jobs) == 1:
-                    err.print(f"error: {job.name}: {error}", highlight=False, markup=False)
-                    raise typer.Exit(EXIT_FAILURE) from None
+        overall = progress.add_task(label, total=len(jobs)) if len(jobs) > 1 else None
+        tasks: dict[str, object] = {}
+
+        def on_start(job: batch.Job):
+            task = progress.add_task(f"{label} {job.name}", total=None)
+            tasks[job.name] = task
+            return lambda step, total, _: progress.update(task, completed=step, total=total)
+
+        def on_done(result: batch.FileResult) -> None:
+            progress.remove_task(tasks.pop(result.job.name))
+            for warning in result.warnings:
+                _say(err, f"warning: {result.job.name}: {warning}")
+            if result.status != "ok" and len(jobs) == 1:
+                _fail(f"{result.job.name}: {result.message}")
+            if result.status == "ok" and report_ok:
+                _say(err, f"{result.job.name}: {result.message}")
             _resume_collector()
             if overall is not None:
                 progress.advance(overall)
-    _fail_batch(failed)
+
+        return batch.run_batch(jobs, work, on_start, on_done)
+
+
+def _exit_if_failed(results: list[batch.FileResult]) -> None:
+    """List the files that failed, and exit 1 if any did."""
+    failed = [r for r in results if r.status != "ok"]
+    if failed:
+        _say(err, f"{len(failed)} file(s) failed:")
+        for result in failed:
+            _say(err, f"  {result.job.name}: {result.message}")
+        raise typer.Exit(EXIT_FAILURE)
 
 
 def _resume_collector() -> None:
     """After the first file (every module imported, every kernel loaded): hide what start-up allocated from
     the cyclic garbage collector for good (``gc.freeze``) and turn it back on, for long batches. ``main``
-    turns it off while the process starts (see there)."""
+    turns it off while the process starts."""
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
@@ -172,10 +165,7 @@ def _resume_collector() -> None:
 @app.command()
 def encode(
     inputs: Annotated[list[str], typer.Argument(help="Images or folders to encode; '-' reads one image from stdin.")],
-    output: Annotated[
-        Optional[str],
-        typer.Option("-o", "--output", help="Output file (one input), folder (several), or '-' for stdout."),
-    ] = None,
+    output: OutputOption = None,
     quality: Annotated[
         Optional[float],
         typer.Option(
@@ -194,21 +184,17 @@ def encode(
     ] = None,
     gaussians: Annotated[
         Optional[int],
-        typer.Option(
-            "--gaussians", "-n", min=1, help="Exact Gaussian budget per image, at most one per pixel (expert)."
-        ),
+        typer.Option("--gaussians", "-n", min=1, help="Exact Gaussian budget per image, at most one per pixel."),
     ] = None,
-    steps: Annotated[Optional[int], typer.Option(min=0, help=STEPS_HELP)] = None,
+    steps: StepsOption = None,
     time_budget: Annotated[
         Optional[float], typer.Option("--time", min=0.0, help="Maximum fine-tuning seconds per image.")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed: the same seed and input give the same file.")] = 0,
-    init: Annotated[
-        InitMethod, typer.Option(help="Initial Gaussians: the Deep Gaussian Prior networks, or a heuristic.")
-    ] = InitMethod.PRIOR,
+    seed: SeedOption = 0,
+    init: InitOption = InitMethod.PRIOR,
     loss: Annotated[Loss, typer.Option(help="Fine-tuning loss.")] = Loss.MSE,
-    backend: Annotated[Backend, typer.Option(help="Renderer used for fine-tuning.")] = Backend.AUTO,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")] = False,
+    backend: BackendOption = Backend.AUTO,
+    force: ForceOption = False,
 ) -> None:
     """Encode images to .g2d files (one summary line per file on stderr).
 
@@ -217,54 +203,13 @@ def encode(
     needed) or next to each input, named after the input with the .g2d suffix. Alpha channels are
     discarded. The size is set by one of -q/--quality (default), --bpp or --gaussians.
     """
-    if sum(value is not None for value in (quality, bpp, gaussians)) > 1:
-        raise typer.BadParameter("give only one of -q/--quality, --bpp, --gaussians", param_hint="rate")
-    import dataclasses
-
-    from .codec import EncodeOptions, encode_image
-    from .encoder.fit import FitConfig
-    from .imageio import load_image
-    from .rate import budget_for_quality, encode_to_bpp
-
-    options = EncodeOptions(
-        fit=FitConfig(steps=steps, time_budget=time_budget, loss=loss),
-        seed=seed,
-        init=init,
-        backend=backend,
-    )
-    jobs = _plan(inputs, output, (".g2d",), force, accept=IMAGE_SUFFIXES)
-    _prepare_encoder(options)
-
-    def work(job: Job, progress: Progress) -> None:
-        image = load_image(_read_input(job))
-        if image.had_alpha:
-            err.print(f"warning: {job.name}: alpha channel discarded", highlight=False, markup=False)
-        height, width = image.pixels.shape[:2]
-        if gaussians is not None and gaussians > height * width:
-            err.print(
-                f"warning: {job.name}: {gaussians} Gaussians asked for {height * width} pixels; using one per pixel",
-                highlight=False,
-                markup=False,
-            )
-        task = progress.add_task(f"encoding {job.name}", total=None)
-        on_step = lambda step, total, _: progress.update(task, completed=step, total=total)  # noqa: E731
-        if bpp is not None:
-            result = encode_to_bpp(image.pixels, bpp, options, on_step)
-        else:
-            budget = gaussians or budget_for_quality(DEFAULT_QUALITY if quality is None else quality, height, width)
-            result = encode_image(image.pixels, dataclasses.replace(options, gaussians=budget), on_step)
-        progress.remove_task(task)
-        _write_output(job, result.data)
-        bits_per_pixel = 8 * len(result.data) / (width * height)
-        total = sum(result.seconds.values())
-        err.print(
-            f"{job.name}: {width}x{height}, N={result.count}, {len(result.data)} bytes, {bits_per_pixel:.3f} bpp, "
-            f"{result.psnr:.2f} dB, {total:.1f} s ({result.steps} steps, {result.backend.value})",
-            highlight=False,
-            markup=False,
-        )
-
-    _run_batch(jobs, work, "encoding")
+    try:
+        settings = batch.EncodeSettings(quality, bpp, gaussians, steps, time_budget, seed, init, loss, backend)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="rate") from None
+    jobs = batch.plan_encode(inputs, output, force)
+    _prepare_encoder(settings)
+    _exit_if_failed(_run(jobs, lambda job, on_step: batch.encode_file(job, settings, on_step), "encoding"))
 
 
 @app.command()
@@ -280,8 +225,8 @@ def decode(
     width: Annotated[Optional[int], typer.Option(min=1, help="Output width (height follows unless given).")] = None,
     height: Annotated[Optional[int], typer.Option(min=1, help="Output height (width follows unless given).")] = None,
     scale: Annotated[Optional[float], typer.Option(help="Render at this multiple of the stored size.")] = None,
-    backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")] = False,
+    backend: BackendOption = Backend.AUTO,
+    force: ForceOption = False,
 ) -> None:
     """Decode .g2d files to 8-bit RGB images, at the stored size or any other (Gaussians are continuous).
 
@@ -294,51 +239,37 @@ def decode(
         raise typer.BadParameter("give either --scale or --width/--height, not both", param_hint="--scale")
     if scale is not None and not scale > 0:
         raise typer.BadParameter("must be positive", param_hint="--scale")
-    from .codec import decode_g2d, output_size
-    from .container import read_g2d
-    from .imageio import OUTPUT_FORMATS, encode_picture
-
-    jobs = _plan(inputs, output, tuple(OUTPUT_FORMATS), force, accept=(".g2d",))
-
-    def work(job: Job, progress: Progress) -> None:
-        data = _read_input(job)
-        size = output_size(read_g2d(data), width=width, height=height, scale=scale)
-        picture = decode_g2d(data, size=size, backend=backend)
-        _write_output(job, encode_picture(picture, "" if job.target is None else job.target.suffix))
-        err.print(f"{job.name}: decoded at {size[1]}x{size[0]}", highlight=False, markup=False)
-
-    _run_batch(jobs, work, "decoding")
+    settings = batch.DecodeSettings(width, height, scale, backend)
+    jobs = batch.plan_decode(inputs, output, force)
+    _exit_if_failed(_run(jobs, lambda job, _: batch.decode_file(job, settings), "decoding"))
 
 
 @app.command()
 def info(path: Annotated[str, typer.Argument(help="A .g2d file, or '-' for stdin.")]) -> None:
     """Show a .g2d file's header, Gaussian count, bit depths and the size of every stream."""
-    from .container import G2DError, describe
+    from .container import describe
 
-    source = None if path == "-" else Path(path)
     try:
-        data = sys.stdin.buffer.read() if source is None else source.read_bytes()
-        description = describe(data)
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
     except OSError as error:
-        err.print(f"error: cannot read {path}: {error.strerror}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE) from None
-    except G2DError as error:
-        err.print(f"error: {path}: {error}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE) from None
-    out.print(description, highlight=False, markup=False)
+        _fail(f"cannot read {path}: {error.strerror}")
+    try:
+        _say(out, describe(data))
+    except F2dgsError as error:
+        _fail(f"{path}: {error}")
 
 
 @app.command()
 def bench(
     folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. the Kodak set).")],
     gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = DEFAULT_GAUSSIANS,
-    steps: Annotated[Optional[int], typer.Option(min=0, help=STEPS_HELP)] = None,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
-    init: Annotated[InitMethod, typer.Option(help="Initial Gaussians (see encode --help).")] = InitMethod.PRIOR,
-    backend: Annotated[Backend, typer.Option(help="Renderer backend.")] = Backend.AUTO,
+    steps: StepsOption = None,
+    seed: SeedOption = 0,
+    init: InitOption = InitMethod.PRIOR,
+    backend: BackendOption = Backend.AUTO,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write CompressAI-style JSON here.")] = None,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image CSV here.")] = None,
-    force: Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing report files.")] = False,
+    force: ForceOption = False,
     codecs: Annotated[
         str,
         typer.Option(
@@ -348,49 +279,26 @@ def bench(
     ] = "f2dgs",
 ) -> None:
     """Encode and decode every image of a folder; report bpp, PSNR, MS-SSIM, times and render FPS."""
-    baselines = _baseline_names(codecs)
+    try:
+        baselines = batch.baseline_codecs(codecs)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--codecs") from None
     for report in (json_path, csv_path):
         if report is not None and report.exists() and not force:
-            err.print(f"error: {report} exists (use --force to overwrite)", highlight=False, markup=False)
-            raise typer.Exit(EXIT_FAILURE)
-    if not folder.is_dir():
-        err.print(f"error: {folder} is not a folder", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE)
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not images:
-        err.print(f"error: no images in {folder}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE)
+            _fail(f"{report} exists (use --force to overwrite)")
+    jobs = batch.plan_bench(folder)
+    settings = batch.EncodeSettings(gaussians=gaussians, steps=steps, seed=seed, init=init, backend=backend)
+    _prepare_encoder(settings)  # also checks that the backend can run here
+    work = lambda job, on_step: batch.bench_file(job, settings, baselines, on_step)  # noqa: E731
+    results = _run(jobs, work, "benchmark", report_ok=False)
+    from .report import baseline_table, bench_table, write_bench_reports
 
-    from .bench import bench_baselines, bench_image, summarize
-    from .codec import EncodeOptions
-    from .encoder.fit import FitConfig
-    from .report import baseline_table, bench_csv, bench_table
-
-    options = EncodeOptions(gaussians=gaussians, fit=FitConfig(steps=steps), seed=seed, init=init, backend=backend)
-    _prepare_encoder(options)  # also checks that the backend can run here
-    records, baseline_records = [], []
-    with _progress() as progress:
-        overall = progress.add_task("benchmark", total=len(images))
-        for path in images:
-            task = progress.add_task(f"  {path.name}", total=None)
-            on_step = lambda step, total, _: progress.update(task, completed=step, total=total)  # noqa: E731
-            records.append(bench_image(path, options, on_step))
-            if baselines and not records[-1].error:
-                baseline_records += bench_baselines(path, records[-1].bytes, baselines)
-            progress.remove_task(task)
-            progress.advance(overall)
-            _resume_collector()
-    summary = summarize(records, options, str(folder), baseline_records)
+    summary, records, baseline_records = batch.bench_summary(results, settings, folder)
     out.print(bench_table(records, summary))
     if baselines:
         out.print(baseline_table(summary))
-    from .imageio import atomic_write
-
-    if json_path is not None:
-        atomic_write(json_path, (json.dumps(summary, indent=2) + "\n").encode())
-    if csv_path is not None:
-        atomic_write(csv_path, bench_csv(records, baseline_records).encode())
-    _fail_batch([(r.image, r.error) for r in records if r.error])
+    write_bench_reports(summary, records, baseline_records, json_path, csv_path)
+    _exit_if_failed(results)
 
 
 @app.command()
@@ -398,7 +306,7 @@ def train(
     data: Annotated[Path, typer.Option(help="Folder of training photos (.jpg/.png, searched recursively; not Kodak).")],
     out: Annotated[Path, typer.Option(help="Weights file to write (model card: same name, .json).")],
     iterations: Annotated[int, typer.Option(min=1, help="Optimizer steps.")] = 15_000,
-    batch: Annotated[int, typer.Option(min=1, help="Crops per step.")] = 8,
+    batch_size: Annotated[int, typer.Option("--batch", min=1, help="Crops per step.")] = 8,
     crop: Annotated[int, typer.Option(min=16, help="Side of the training crops in pixels.")] = 128,
     crops_per_image: Annotated[int, typer.Option(min=1, help="Teacher-fitted crops per photo.")] = 3,
     max_images: Annotated[int, typer.Option(min=1, help="At most this many training photos.")] = 500,
@@ -419,14 +327,13 @@ def train(
     printed at the end.
     """
     if out.exists() and not force:
-        err.print(f"error: {out} exists (use --force to overwrite)", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE)
+        _fail(f"{out} exists (use --force to overwrite)")
     from .training import DEFAULT_TEACHER_CACHE, TrainConfig, TrainProgress
     from .training import train as run_training
 
     _resume_collector()  # hours of work: start-up is a rounding error
     settings = {
-        "iterations": iterations, "batch": batch, "crop": crop, "crops_per_image": crops_per_image,
+        "iterations": iterations, "batch": batch_size, "crop": crop, "crops_per_image": crops_per_image,
         "max_images": max_images, "teacher_steps": teacher_steps, "seed": seed,
     }  # fmt: skip
     try:
@@ -445,35 +352,14 @@ def train(
             description = f"{labels[event.phase]} {metrics}".rstrip()
             progress.update(tasks[event.phase], completed=event.done, description=description)
 
-        try:
-            result = run_training(config, on_progress, command=_train_command(data, out, settings))
-        except (ValueError, OSError) as error:
-            err.print(f"error: {error}", highlight=False, markup=False)
-            raise typer.Exit(EXIT_FAILURE) from None
+        result = run_training(config, on_progress, command=_train_command(data, out, settings))
     validation = result.summary["validation"]
-    err.print(
+    _say(
+        err,
         f"wrote {result.weights} (sha256 {result.sha256[:8]}) and {result.card}; validation PSNR at 0 steps: "
         f"prior {validation['prior_psnr']} dB, gradient {validation['gradient_psnr']} dB; "
         f"ship as fast2dgs_cli/data/{result.summary['shipped_name']}",
-        highlight=False,
-        markup=False,
     )
-
-
-def _baseline_names(codecs: str) -> list[str]:
-    """Parse ``--codecs``: f2dgs must be listed; the rest must be baselines this Pillow build can write."""
-    from .baselines import BASELINES, available_baselines
-
-    names = [name.strip().lower() for name in codecs.split(",") if name.strip()]
-    unknown = [name for name in names if name != "f2dgs" and name not in BASELINES]
-    if unknown or "f2dgs" not in names:
-        problem = f"unknown codec(s) {', '.join(unknown)}" if unknown else "f2dgs must be one of the codecs"
-        raise typer.BadParameter(f"{problem} (choose from f2dgs, {', '.join(BASELINES)})", param_hint="--codecs")
-    missing = [name for name in names if name in BASELINES and name not in available_baselines()]
-    if missing:
-        err.print(f"error: this Pillow build cannot write {', '.join(missing)}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE)
-    return list(dict.fromkeys(name for name in names if name != "f2dgs"))
 
 
 def _train_command(data: Path, out: Path, settings: dict[str, int]) -> str:
@@ -482,28 +368,14 @@ def _train_command(data: Path, out: Path, settings: dict[str, int]) -> str:
     return shlex.join(["f2dgs", "train", "--data", str(data), "--out", str(out), *options])
 
 
-def _plan(
-    inputs: list[str], output: str | None, outputs: tuple[str, ...], force: bool, accept: tuple[str, ...]
-) -> list[Job]:
-    try:
-        return plan_jobs(inputs, output, outputs, force, accept)
-    except ValueError as error:
-        err.print(f"error: {error}", highlight=False, markup=False)
-        raise typer.Exit(EXIT_FAILURE) from None
-
-
 def main() -> None:
-    """Console-script entry point.
+    """Console-script entry point: runs the app and ends the process with ``os._exit`` once the outputs are
+    written.
 
-    The cyclic garbage collector is off until the first file is done (``_resume_collector``): importing
-    torch and numba and loading the cached kernels leaves about 200 000 objects to track, and the collections
-    they trigger would walk them again and again (measured: 0.2 s of ``import torch, fast2dgs_cli.codec``,
-    about 0.5 s of a whole ``f2dgs encode`` of a Kodak image on 2 cores); nothing of start-up is garbage.
-
-    Once the command is done (its outputs written, closed and renamed into place), the process ends with
-    ``os._exit`` instead of a normal interpreter shutdown: tearing down torch's and numba's thread pools and
-    modules takes about 0.9 s on 2 cores, a quarter of a typical ``f2dgs encode``, and there is nothing left
-    to clean up.
+    The cyclic garbage collector is off until the first file is done (``_resume_collector``): importing torch
+    and numba leaves hundreds of thousands of objects that repeated collections would walk again and again,
+    and nothing of start-up is garbage. ``os._exit`` skips the slow teardown of torch's and numba's thread
+    pools; there is nothing left to clean up. Timings: ``docs/cli.md``.
     """
     gc.disable()
     try:

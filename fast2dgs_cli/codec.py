@@ -1,11 +1,10 @@
-"""The codec: image → `.g2d` bytes and back. The library under the CLI; it never prints.
+"""The encoder: image → `.g2d` bytes. The library under the CLI; it never prints.
 
 ```
 encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine colours, geometry, colours
                ─► write_g2d (zstd) ─► bytes
-decode_g2d:    bytes ─► read_g2d ─► dequantize ─► Gaussians.resized ─► render ─► pixels
 ```
-Decoding needs no network weights: everything it uses is in the file.
+Decoding is ``decode.decode_g2d`` (no torch, no network weights).
 """
 
 from __future__ import annotations
@@ -20,19 +19,18 @@ from torch import Tensor
 
 from . import __version__
 from .choices import DEFAULT_GAUSSIANS, Backend, InitMethod
-from .container import G2DFile, read_g2d, write_g2d
+from .container import write_g2d
 from .encoder.fit import FitConfig, finetune
 from .encoder.init import init_gaussians
 from .encoder.quantize import encoder_bit_depths, quantize
 from .encoder.refine import refine_colours, select_pixels
 from .encoder.refine_geometry import refine_geometry
-from .gaussians import Gaussians, dequantize
+from .gaussians import dequantize
 from .representation import BitDepths
-from .imageio import MAX_SIDE
 from .metrics import psnr, to_uint8
 from .render import load_kernels, render, resolve_backend
 
-__all__ = ["COMPILED_S", "EncodeOptions", "EncodeResult", "decode_g2d", "encode_image", "output_size", "prepare_encoder"]
+__all__ = ["COMPILED_S", "EncodeOptions", "EncodeResult", "encode_image", "prepare_encoder"]
 
 @dataclass(frozen=True)
 class EncodeOptions:
@@ -153,52 +151,3 @@ def prepare_encoder(options: EncodeOptions = EncodeOptions()) -> float:
     pixels = torch.stack([ramp.expand(48, 48), ramp[:, None].expand(48, 48), torch.full((48, 48), 0.5)], dim=-1)
     encode_image(pixels, dataclasses.replace(options, gaussians=256))
     return seconds + time.perf_counter() - start
-
-
-def output_size(
-    file: G2DFile, width: int | None = None, height: int | None = None, scale: float | None = None
-) -> tuple[int, int]:
-    """The ``(height, width)`` to decode at: the stored size, a scale of it, or an explicit size.
-
-    With only one of ``width``/``height`` the other follows the stored aspect ratio. Raises ``ValueError``
-    for a size below 1 or above ``MAX_SIDE`` pixels on either side.
-    """
-    ref_h, ref_w = file.gaussians.height, file.gaussians.width
-    if scale is not None:
-        if width is not None or height is not None:
-            raise ValueError("give either --scale or --width/--height, not both")
-        if not scale > 0:
-            raise ValueError(f"scale must be positive, got {scale}")
-        height, width = max(1, round(ref_h * scale)), max(1, round(ref_w * scale))
-    elif width is None and height is None:
-        height, width = ref_h, ref_w
-    elif width is None:
-        width = max(1, round(ref_w * height / ref_h))  # type: ignore[operator]
-    elif height is None:
-        height = max(1, round(ref_h * width / ref_w))
-    if width < 1 or height < 1:
-        raise ValueError(f"output size must be positive, got {width}x{height}")
-    if max(width, height) > MAX_SIDE:
-        raise ValueError(f"output size {width}x{height} is larger than {MAX_SIDE} pixels per side")
-    return height, width
-
-
-def decode_g2d(
-    data: bytes,
-    size: tuple[int, int] | None = None,
-    backend: Backend | str = Backend.AUTO,
-) -> Tensor:
-    """Decode `.g2d` bytes to an ``[H, W, 3]`` float image on the CPU.
-
-    Args:
-        data: the file's bytes (untrusted: malformed input raises ``G2DError``).
-        size: ``(height, width)`` to render at; the stored size by default.
-        backend: the renderer backend.
-    """
-    file = read_g2d(data)
-    gaussians: Gaussians = dequantize(file.gaussians)
-    ref = (file.gaussians.height, file.gaussians.width)
-    height, width = size or ref
-    if (height, width) != ref:
-        gaussians = gaussians.resized(ref, (height, width))
-    return render(gaussians, height, width, backend).detach().cpu()

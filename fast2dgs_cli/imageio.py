@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch import Tensor
 
-from .metrics import to_uint8
+from .errors import F2dgsError
 
-__all__ = ["MAX_SIDE", "OUTPUT_FORMATS", "ImageError", "LoadedImage", "load_image", "encode_picture", "atomic_write"]
+__all__ = [
+    "MAX_SIDE", "OUTPUT_FORMATS", "ImageError", "LoadedImage", "atomic_write", "encode_picture", "load_image", "to_rgb8"
+]  # fmt: skip
 
 MAX_SIDE = 16384
 """Largest accepted width or height in pixels (the `.g2d` container's limit too)."""
@@ -40,7 +40,7 @@ _SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless":
 """Lossy formats at high fidelity: JPEG at quality 95 without chroma subsampling, WebP lossless."""
 
 
-class ImageError(ValueError):
+class ImageError(F2dgsError, ValueError):
     """An input image that cannot be used (unreadable, empty, too large)."""
 
 
@@ -49,12 +49,12 @@ class LoadedImage:
     """A decoded input image.
 
     Attributes:
-        pixels: ``[H, W, 3]`` float32 RGB in [0, 1].
+        pixels: ``[H, W, 3]`` float32 RGB in [0, 1] (a NumPy array: this module needs no torch).
         had_alpha: whether an alpha channel was discarded.
         source_mode: the Pillow mode of the file (e.g. ``RGB``, ``RGBA``, ``I;16``, ``P``).
     """
 
-    pixels: Tensor
+    pixels: np.ndarray
     had_alpha: bool
     source_mode: str
 
@@ -97,11 +97,17 @@ def _to_rgb(image: Image.Image) -> LoadedImage:
         if mode == "P" and had_alpha:
             image = image.convert("RGBA")
         rgb = np.asarray(image.convert("RGB"), dtype=np.float64) / 255.0
-    pixels = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
-    return LoadedImage(pixels, had_alpha, mode)
+    return LoadedImage(np.ascontiguousarray(rgb, dtype=np.float32), had_alpha, mode)
 
 
-def encode_picture(image: Tensor, suffix: str = ".png") -> bytes:
+def to_rgb8(image: np.ndarray) -> np.ndarray:
+    """``[H, W, 3]`` float in [0, 1] → uint8: ``round(clamp(x, 0, 1) · 255)`` in float32, ties to even."""
+    if image.dtype == np.uint8:
+        return image
+    return np.round(np.clip(image.astype(np.float32), 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+
+
+def encode_picture(image: np.ndarray, suffix: str = ".png") -> bytes:
     """Encode an ``[H, W, 3]`` float image as 8-bit RGB (values clamped to [0, 1] and rounded).
 
     Args:
@@ -114,7 +120,7 @@ def encode_picture(image: Tensor, suffix: str = ".png") -> bytes:
     kind = OUTPUT_FORMATS.get(suffix.lower(), "PNG")
     buffer = io.BytesIO()
     try:
-        Image.fromarray(to_uint8(image).numpy(), mode="RGB").save(buffer, format=kind, **_SAVE_OPTIONS.get(kind, {}))
+        Image.fromarray(to_rgb8(image), mode="RGB").save(buffer, format=kind, **_SAVE_OPTIONS.get(kind, {}))
     except (KeyError, OSError) as error:
         raise ImageError(f"this Pillow build cannot write {kind} ({error})") from None
     return buffer.getvalue()

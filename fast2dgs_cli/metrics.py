@@ -1,10 +1,9 @@
-"""Image quality metrics: PSNR, SSIM and MS-SSIM, and the one 8-bit conversion used everywhere.
+"""Image quality metrics: PSNR, SSIM and MS-SSIM, and the 8-bit conversion every figure is measured on.
 
-Benchmarks measure the 8-bit rounded reconstruction (``to_uint8``), as image-codec papers do. MS-SSIM is
-Wang, Simoncelli & Bovik (2003): 11×11 Gaussian window (σ = 1.5), K1 = 0.01, K2 = 0.03, five scales with
-weights (0.0448, 0.2856, 0.3001, 0.2363, 0.1333), 2×2 average pooling between scales, computed per channel
-and averaged over RGB. Images whose shorter side is below 161 pixels (too small for five scales with an
-11-pixel window) get NaN from ``ms_ssim``.
+Benchmarks measure the 8-bit rounded reconstruction (``to_uint8``), as image-codec papers do. SSIM and MS-SSIM
+come from ``pytorch_msssim`` (Wang, Simoncelli & Bovik: 11×11 Gaussian window, σ = 1.5, K1 = 0.01, K2 = 0.03,
+five scales), averaged over RGB. Images whose shorter side is below 161 pixels (too small for five scales) get
+NaN from ``ms_ssim``.
 """
 
 from __future__ import annotations
@@ -12,21 +11,23 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
+from pytorch_msssim import ms_ssim as _ms_ssim
+from pytorch_msssim import ssim as _ssim
 from torch import Tensor
+
+from .imageio import to_rgb8
 
 __all__ = ["to_uint8", "psnr", "ssim", "ms_ssim"]
 
-_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-_WINDOW, _SIGMA, _K1, _K2 = 11, 1.5, 0.01, 0.03
-_MIN_SIDE = (_WINDOW - 1) * 2 ** (len(_WEIGHTS) - 1) + 1
+_MIN_SIDE = 161
+"""Smallest shorter side MS-SSIM's five scales with an 11-pixel window accept."""
 
 
 def to_uint8(image: Tensor) -> Tensor:
-    """``[H, W, 3]`` float in [0, 1] → uint8: ``round(clamp(x, 0, 1) · 255)``. uint8 input is returned as is."""
+    """``[H, W, 3]`` float in [0, 1] → uint8 CPU tensor (``imageio.to_rgb8``). uint8 input is returned as is."""
     if image.dtype == torch.uint8:
         return image
-    return torch.round(image.detach().float().clamp(0.0, 1.0) * 255.0).to(torch.uint8)
+    return torch.from_numpy(to_rgb8(image.detach().cpu().numpy()))
 
 
 def _as_float(image: Tensor) -> Tensor:
@@ -39,55 +40,20 @@ def psnr(a: Tensor, b: Tensor) -> float:
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
-def _window(dtype: torch.dtype) -> Tensor:
-    taps = torch.arange(_WINDOW, dtype=dtype) - (_WINDOW - 1) / 2
-    kernel = torch.exp(-0.5 * (taps / _SIGMA) ** 2)
-    return kernel / kernel.sum()
-
-
-def _blur(x: Tensor, kernel: Tensor) -> Tensor:
-    channels = x.shape[1]
-    x = F.conv2d(x, kernel.reshape(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, kernel.reshape(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
-
-
-def _ssim_terms(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
-    """Per-channel mean SSIM and mean contrast-structure term of ``[1, C, H, W]`` images in [0, 1]."""
-    kernel = _window(x.dtype)
-    c1, c2 = _K1**2, _K2**2
-    mu_x, mu_y = _blur(x, kernel), _blur(y, kernel)
-    var_x = _blur(x * x, kernel) - mu_x**2
-    var_y = _blur(y * y, kernel) - mu_y**2
-    cov = _blur(x * y, kernel) - mu_x * mu_y
-    cs = (2 * cov + c2) / (var_x + var_y + c2)
-    luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
-    return (luminance * cs).mean(dim=(0, 2, 3)), cs.mean(dim=(0, 2, 3))
-
-
 def _nchw(image: Tensor) -> Tensor:
-    return _as_float(image).permute(2, 0, 1)[None]
+    return (_as_float(image) if image.dtype == torch.uint8 else image).permute(2, 0, 1)[None]
 
 
 def ssim(a: Tensor, b: Tensor) -> Tensor:
-    """Single-scale SSIM of two ``[H, W, 3]`` images, averaged over channels; differentiable (a loss term).
+    """Single-scale SSIM of two ``[H, W, 3]`` images in [0, 1], averaged over channels; differentiable (a loss).
 
     Float inputs keep their dtype and graph; both sides must be at least 11 pixels.
     """
-    x = _nchw(a) if a.dtype == torch.uint8 else a.permute(2, 0, 1)[None]
-    y = _nchw(b) if b.dtype == torch.uint8 else b.permute(2, 0, 1)[None]
-    return _ssim_terms(x, y)[0].mean()
+    return _ssim(_nchw(a), _nchw(b), data_range=1.0, size_average=True)
 
 
 def ms_ssim(a: Tensor, b: Tensor) -> float:
     """Multi-scale SSIM of two ``[H, W, 3]`` images (uint8 or float in [0, 1]); NaN if too small."""
     if min(a.shape[0], a.shape[1]) < _MIN_SIDE:
         return math.nan
-    x, y = _nchw(a), _nchw(b)
-    value = torch.ones(x.shape[1], dtype=torch.float64)
-    for level, weight in enumerate(_WEIGHTS):
-        full, cs = _ssim_terms(x, y)
-        last = level == len(_WEIGHTS) - 1
-        value = value * (full.clamp_min(0) if last else cs.clamp_min(0)) ** weight
-        if not last:
-            x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)
-    return float(value.mean())
+    return float(_ms_ssim(_as_float(a).permute(2, 0, 1)[None], _as_float(b).permute(2, 0, 1)[None], data_range=1.0))

@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import RequestError
+
 __all__ = ["IMAGE_SUFFIXES", "Job", "plan_jobs"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm", ".pnm")
@@ -42,14 +44,14 @@ def _expand(inputs: list[str], accept: tuple[str, ...]) -> tuple[list[Path | Non
     for item in inputs:
         if item == "-":
             if len(inputs) > 1:
-                raise ValueError("'-' (stdin) cannot be combined with other inputs")
+                raise RequestError("'-' (stdin) cannot be combined with other inputs")
             sources.append(None)
             continue
         path = Path(item)
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in accept)
             if not found:
-                raise ValueError(f"no {'/'.join(accept)} files in folder {path}")
+                raise RequestError(f"no {'/'.join(accept)} files in folder {path}")
             sources.extend(found)
             from_folder = True
         else:
@@ -60,7 +62,7 @@ def _expand(inputs: list[str], accept: tuple[str, ...]) -> tuple[list[Path | Non
 def plan_jobs(
     inputs: list[str], output: str | None, outputs: tuple[str, ...], force: bool, accept: tuple[str, ...]
 ) -> list[Job]:
-    """Plan the jobs of one command; raise ``ValueError`` for a command line that cannot work at all.
+    """Plan the jobs of one command; raise ``RequestError`` for a command line that cannot work at all.
 
     Args:
         inputs: the command's input arguments (files, folders, ``-``).
@@ -73,16 +75,16 @@ def plan_jobs(
         inputs, output = inputs[:1], inputs[1]
     wrong = Path(output).suffix.lower() if output not in (None, "-") else ""
     if wrong in accept and not Path(output).is_dir():  # type: ignore[arg-type]
-        raise ValueError(f"{output}: this command writes {'/'.join(outputs)} files, not {wrong}")
+        raise RequestError(f"{output}: this command writes {'/'.join(outputs)} files, not {wrong}")
     sources, from_folder = _expand(inputs, accept)
     batch = from_folder or len(sources) > 1
     out_dir: Path | None = None
     if batch and output == "-":
-        raise ValueError("several outputs cannot all go to stdout: give a folder with -o")
+        raise RequestError("several outputs cannot all go to stdout: give a folder with -o")
     if output not in (None, "-") and (batch or Path(output).is_dir()):
         out_dir = Path(output)
         if out_dir.exists() and not out_dir.is_dir():
-            raise ValueError(f"output {out_dir} is a file, not a folder")
+            raise RequestError(f"output {out_dir} is a file, not a folder")
         out_dir.mkdir(parents=True, exist_ok=True)
 
     jobs: list[Job] = []

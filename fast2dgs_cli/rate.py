@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 from torch import Tensor
@@ -32,8 +33,9 @@ from .codec import EncodeOptions, EncodeResult, encode_image
 from .container import write_g2d
 from .encoder.init import init_gaussians
 from .encoder.quantize import encoder_bit_depths, quantize
+from .errors import RequestError
 
-__all__ = ["DEFAULT_QUALITY", "MAX_ENCODES", "budget_for_quality", "encode_to_bpp"]
+__all__ = ["DEFAULT_QUALITY", "MAX_ENCODES", "RateChoice", "budget_for_quality", "encode_at_rate", "encode_to_bpp"]
 
 MAX_ENCODES = 4
 """Most full encodes ``encode_to_bpp`` runs before giving up."""
@@ -43,6 +45,37 @@ _AIM = 0.95
 _FIT_GROWTH = 1.08
 """How much bigger a fitted file is than its quantized initialization at the same budget: 1.06–1.10 on Kodak
 (six images at 0.25, 0.5 and 1 bpp), so one encode usually lands in [0.9, 1]·target."""
+
+
+@dataclass(frozen=True)
+class RateChoice:
+    """How big a file should be: at most one of a quality, a size in bits per pixel, or a Gaussian count.
+
+    None given means ``DEFAULT_QUALITY``. Raises ``ValueError`` when more than one is given.
+    """
+
+    quality: float | None = None
+    bpp: float | None = None
+    gaussians: int | None = None
+
+    def __post_init__(self) -> None:
+        if sum(value is not None for value in (self.quality, self.bpp, self.gaussians)) > 1:
+            raise ValueError("give only one of -q/--quality, --bpp, --gaussians")
+
+
+def encode_at_rate(
+    pixels: Tensor,
+    rate: RateChoice,
+    options: EncodeOptions = EncodeOptions(),
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> EncodeResult:
+    """Encode ``pixels`` (``[H, W, 3]`` float in [0, 1]) at ``rate``; ``options.gaussians`` is ignored."""
+    height, width = pixels.shape[:2]
+    if rate.bpp is not None:
+        return encode_to_bpp(pixels, rate.bpp, options, on_step)
+    quality = DEFAULT_QUALITY if rate.quality is None else rate.quality
+    budget = rate.gaussians or budget_for_quality(quality, height, width)
+    return encode_image(pixels, dataclasses.replace(options, gaussians=budget), on_step)
 
 
 def budget_for_quality(quality: float, height: int, width: int) -> int:
@@ -68,7 +101,7 @@ def encode_to_bpp(
         on_step: fine-tuning progress callback of each encode, ``(step, total steps, loss)``.
 
     Raises:
-        ValueError: when even one Gaussian does not fit, or no budget fits within ``MAX_ENCODES`` encodes.
+        RequestError: when even one Gaussian does not fit, or no budget fits within ``MAX_ENCODES`` encodes.
     """
     height, width = pixels.shape[:2]
     target = math.floor(bpp * height * width / 8)
@@ -83,7 +116,7 @@ def encode_to_bpp(
             break
         budget = max(1, min(height * width, math.floor(budget * _AIM * target / size)))
     if best is None:
-        raise ValueError(f"no Gaussian budget fits in {bpp} bpp ({target} bytes) for this {width}x{height} image")
+        raise RequestError(f"no Gaussian budget fits in {bpp} bpp ({target} bytes) for this {width}x{height} image")
     return best
 
 

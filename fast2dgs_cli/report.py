@@ -1,36 +1,40 @@
-"""Presentation of results: Rich tables and CSV for ``bench``, text for ``info``. No computation here."""
+"""Presentation of results: Rich tables, CSV and JSON for ``bench``. No computation here.
+
+The tables stay readable in an 80-column terminal: few, narrow columns, and image names never cut.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from dataclasses import asdict, fields
+from pathlib import Path
 
+from rich import box
 from rich.table import Table
 
 from .bench import BaselineRecord, ImageRecord
+from .imageio import atomic_write
 
-__all__ = ["baseline_table", "bench_table", "bench_csv"]
+__all__ = ["baseline_table", "bench_csv", "bench_table", "write_bench_reports"]
 
 _COLUMNS = [
     ("image", "image", "{}"),
-    ("size", None, "{}"),
     ("N", "gaussians", "{}"),
-    ("bytes", "bytes", "{}"),
     ("bpp", "bpp", "{:.3f}"),
     ("PSNR", "psnr", "{:.2f}"),
     ("MS-SSIM", "ms_ssim", "{:.4f}"),
-    ("encode s", "encode_s", "{:.2f}"),
-    ("decode s", "decode_s", "{:.3f}"),
-    ("render FPS", "render_fps", "{:.1f}"),
-    ("error", "error", "{}"),
+    ("enc s", "encode_s", "{:.2f}"),
+    ("dec s", "decode_s", "{:.3f}"),
+    ("FPS", "render_fps", "{:.0f}"),
 ]
 
 
-def _cell(record: ImageRecord, attr: str | None, fmt: str) -> str:
-    if attr is None:
-        return f"{record.width}x{record.height}" if not record.error else ""
+def _cell(record: ImageRecord, attr: str, fmt: str) -> str:
+    if record.error and attr != "image":
+        return "failed" if attr == "gaussians" else ""
     value = getattr(record, attr)
     if isinstance(value, float) and math.isnan(value):
         return ""
@@ -40,9 +44,9 @@ def _cell(record: ImageRecord, attr: str | None, fmt: str) -> str:
 def bench_table(records: list[ImageRecord], summary: dict) -> Table:
     """A table of every image plus a row of means (from ``summary``)."""
     backend = summary["settings"]["backend"]
-    table = Table(title=f"f2dgs bench ({backend} backend)", title_justify="left")
+    table = Table(title=f"f2dgs bench ({backend} backend)", title_justify="left", box=box.SIMPLE_HEAD)
     for header, _, _ in _COLUMNS:
-        table.add_column(header, justify="left" if header in ("image", "error") else "right")
+        table.add_column(header, justify="left" if header == "image" else "right", no_wrap=True)
     for record in records:
         table.add_row(*(_cell(record, attr, fmt) for _, attr, fmt in _COLUMNS))
     results = summary["results"]
@@ -50,9 +54,9 @@ def bench_table(records: list[ImageRecord], summary: dict) -> Table:
         "bpp": results["bpp"][0],
         "PSNR": results["psnr-rgb"][0],
         "MS-SSIM": results["ms-ssim-rgb"][0],
-        "encode s": results["encoding_time"][0],
-        "decode s": results["decoding_time"][0],
-        "render FPS": summary["render_fps"][0],
+        "enc s": results["encoding_time"][0],
+        "dec s": results["decoding_time"][0],
+        "FPS": summary["render_fps"][0],
     }
     row = []
     for header, _, fmt in _COLUMNS:
@@ -65,9 +69,9 @@ def bench_table(records: list[ImageRecord], summary: dict) -> Table:
 
 def baseline_table(summary: dict) -> Table:
     """Means of f2dgs and of each baseline codec (each baseline at most f2dgs's bytes on every image)."""
-    table = Table(title="f2dgs vs baselines at the same file size (means)", title_justify="left")
-    for header in ("codec", "images", "bpp", "PSNR", "MS-SSIM", "encode s", "decode s"):
-        table.add_column(header, justify="left" if header == "codec" else "right")
+    table = Table(title="f2dgs vs baselines at the same file size (means)", title_justify="left", box=box.SIMPLE_HEAD)
+    for header in ("codec", "images", "bpp", "PSNR", "MS-SSIM", "enc s", "dec s"):
+        table.add_column(header, justify="left" if header == "codec" else "right", no_wrap=True)
     entries = [summary, *summary["baselines"].values()]
     for entry in entries:
         r = entry["results"]
@@ -92,3 +96,17 @@ def bench_csv(records: list[ImageRecord], baselines: list[BaselineRecord] = ()) 
     for baseline in baselines:
         writer.writerow(asdict(baseline))
     return buffer.getvalue()
+
+
+def write_bench_reports(
+    summary: dict,
+    records: list[ImageRecord],
+    baselines: list[BaselineRecord],
+    json_path: Path | None = None,
+    csv_path: Path | None = None,
+) -> None:
+    """Write the summary as JSON and the per-image records as CSV, each atomically, where a path is given."""
+    if json_path is not None:
+        atomic_write(json_path, (json.dumps(summary, indent=2) + "\n").encode())
+    if csv_path is not None:
+        atomic_write(csv_path, bench_csv(records, baselines).encode())

@@ -22,6 +22,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from ..errors import F2dgsError
 from ..representation import QuantizedGaussians
 
 __all__ = [
@@ -70,7 +71,7 @@ END_CHUNK = "GEND"
 """Critical, empty, last chunk."""
 
 
-class G2DError(ValueError):
+class G2DError(F2dgsError, ValueError):
     """A malformed, truncated, corrupt or unsupported `.g2d` file. The message names the part and byte offset.
 
     Attributes:

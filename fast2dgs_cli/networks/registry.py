@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..errors import SetupError
 from .attributes import AttributeNet
 from .prior import PriorNet
 from .unet import UNetConfig
@@ -50,7 +51,7 @@ _FORMAT = "f2dgs-prior"
 _VERSION = 1
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(SetupError, RuntimeError):
     """A known model whose weights file is missing, ambiguous or corrupt."""
 
 

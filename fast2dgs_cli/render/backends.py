@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from ..errors import SetupError
 from ..choices import Backend
 from ..gaussians import Gaussians
 from .projection import BlendWeights, Projected, project
@@ -17,7 +18,7 @@ from .reference import blend_weights_reference, rasterize_reference
 __all__ = ["Backend", "BackendUnavailable", "available_backends", "blend_weights", "load_kernels", "render", "resolve_backend"]
 
 
-class BackendUnavailable(RuntimeError):
+class BackendUnavailable(SetupError, RuntimeError):
     """Raised when a backend that was asked for by name cannot run on this machine."""
 
 

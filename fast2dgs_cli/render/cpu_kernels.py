@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 import platform
-import time
 
 import numba
 import numpy as np

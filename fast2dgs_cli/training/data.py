@@ -25,13 +25,15 @@ import torch
 from PIL import Image, ImageOps
 from torch import Tensor
 
+from ..errors import RequestError
+
 __all__ = ["CropSpec", "DataError", "center_crop_spec", "list_images", "load_crops", "plan_crops", "split_images"]
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png")
 VALIDATION_PERCENT = 5
 
 
-class DataError(ValueError):
+class DataError(RequestError):
     """A training folder or photo that cannot be used."""
 
 

@@ -42,7 +42,7 @@ from ..imageio import atomic_write
 from ..networks import DEFAULT_MODEL, MODELS, AttributeNet, PriorNet, gaussians_from_maps, sample_positions, save_models
 from ..render import render
 from .config import TrainConfig, TrainProgress, TrainResult
-from .data import center_crop_spec, list_images, load_crops, plan_crops, split_images
+from .data import DataError, center_crop_spec, list_images, load_crops, plan_crops, split_images
 from .teacher import Example, build_examples
 from .validate import validate
 
@@ -65,8 +65,7 @@ def train(
         command: the command line that started the run, recorded in the model card.
 
     Raises:
-        DataError: unusable data folder or photos (Kodak included).
-        ValueError: a checkpoint written with other settings while ``config.resume`` is set.
+        DataError: unusable data folder or photos (Kodak included), or a checkpoint that cannot be resumed.
     """
     clock = time.perf_counter()
     report = on_progress or (lambda event: None)
@@ -193,10 +192,10 @@ def _resume(
     try:
         payload = torch.load(config.checkpoint, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError) as error:
-        raise ValueError(f"cannot resume from {config.checkpoint}: {error} (delete it or use --no-resume)") from None
+        raise DataError(f"cannot resume from {config.checkpoint}: {error} (delete it or use --no-resume)") from None
     changed = sorted(k for k, v in _identity(config).items() if payload["config"].get(k) != v)
     if changed:
-        raise ValueError(
+        raise DataError(
             f"{config.checkpoint} was written with other settings ({', '.join(changed)}); "
             "use the same settings, or --no-resume to start over"
         )
