@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from common import HERE, RESULTS, add_kodak_arguments
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    add_kodak_arguments(parser)
     parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 5000, 20000])
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: the CLI's)")
     parser.add_argument("--codecs", default="f2dgs,jpeg,webp,avif", help="passed to `f2dgs bench --codecs`")
