@@ -3,7 +3,7 @@
 Runs the real command line (as a user would) once per budget with the default fine-tuning steps and the
 JPEG / WebP / AVIF baselines at the same size, writes
 ``benchmarks/results/kodak-<N>.json`` (CompressAI schema, per-image records, machine info), then
-regenerates the README's results table.
+regenerates the tables of README.md and benchmarks/README.md (``readme_tables.py``).
 
     python benchmarks/kodak.py [--kodak ../shared/data/kodak] [--budgets 2000 5000 20000] [--steps S] [--codecs ...]
 """

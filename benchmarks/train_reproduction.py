@@ -9,8 +9,8 @@ The acceptance tolerance on the validation PSNR is ``TOLERANCE_DB``.
 
     python benchmarks/train_reproduction.py [--keep DIR]
 
-Takes as long as the training it reruns, teacher fits included (about 50 minutes on 2 cores for the
-README's command). Writes ``benchmarks/results/train_reproduction.json``.
+Takes as long as the training it reruns, teacher fits included (the result records the wall time). Writes
+``benchmarks/results/train_reproduction.json``.
 """
 
 from __future__ import annotations
