@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import subprocess
 import sys
@@ -35,10 +34,7 @@ import time
 from pathlib import Path
 
 import torch
-
-from render_speed import RESULTS, load_kodak, machine_info
-
-HERE = Path(__file__).resolve().parent
+from common import RESULTS, add_kodak_arguments, kodak_files, load_image, machine_info, write_json
 
 
 def encode_once(image: torch.Tensor, backend: str) -> dict[str, object]:
@@ -111,8 +107,7 @@ def startup_breakdown(reps: int) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
-    parser.add_argument("--limit", type=int, default=24, help="number of Kodak images (in name order)")
+    add_kodak_arguments(parser, limit=24)
     parser.add_argument("--reference", nargs="*", default=["kodim05"], help="images also encoded on torch")
     parser.add_argument("--cli-reps", type=int, default=6, help="fresh-process runs of the command")
     parser.add_argument("--out", type=Path, default=RESULTS / "encode_speed.json")
@@ -121,12 +116,12 @@ def main() -> None:
     from fast2dgs_cli.choices import DEFAULT_GAUSSIANS, DEFAULT_STEPS
     from fast2dgs_cli.codec import EncodeOptions
 
-    files = sorted(args.kodak.glob("*.png"))[: args.limit]
-    warm_s = warm_up_encoder(load_kodak(files[0], "")[0])
+    files = kodak_files(args.kodak, args.limit)
+    warm_s = warm_up_encoder(load_image(files[0])[0])
     images, cli = [], []
     cli_after = {round((i + 1) * len(files) / args.cli_reps) - 1 for i in range(args.cli_reps)}  # spread out
     for index, file in enumerate(files):
-        image, stem = load_kodak(file, "")
+        image, stem = load_image(file)
         row = {"image": stem, **encode_once(image, "cpu")}
         images.append(row)
         print(f"{stem}: {row['encode_s']:.2f} s, {row['psnr']:.2f} dB", flush=True)
@@ -137,7 +132,7 @@ def main() -> None:
         cli.append(cli_wall(files[0]))
     reference = []
     for name in args.reference:
-        image, stem = load_kodak(args.kodak, name)
+        image, stem = load_image(args.kodak / f"{name}.png")
         fast = next((r for r in images if r["image"] == stem), None) or encode_once(image, "cpu")
         slow = encode_once(image, "torch")
         reference.append({"image": stem, "psnr_cpu": fast["psnr"], "psnr_torch": slow["psnr"],
@@ -164,8 +159,7 @@ def main() -> None:
         "reference_backend": reference,
         "images": images,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(args.out, summary)
     print(f"median encode {summary['median_encode_s']:.2f} s, CLI wall {summary['cli']['median_wall_s']:.2f} s")
 
 

@@ -23,16 +23,13 @@ Writes ``benchmarks/results/entropy_coders.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
 import constriction
 import numpy as np
+from common import RESULTS, add_kodak_arguments, kodak_files, load_image, machine_info, write_json
 
-from render_speed import RESULTS, load_kodak, machine_info
-
-HERE = Path(__file__).resolve().parent
 CODERS = ("zstd", "static", "adaptive", "context")
 _CATEGORICAL = constriction.stream.model.Categorical(perfect=False)
 
@@ -113,8 +110,7 @@ def measure(data: bytes) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
-    parser.add_argument("--limit", type=int, default=6, help="number of Kodak images (in name order)")
+    add_kodak_arguments(parser, limit=6)
     parser.add_argument("--gaussians", type=int, default=4000)
     parser.add_argument("--out", type=Path, default=RESULTS / "entropy_coders.json")
     args = parser.parse_args()
@@ -122,8 +118,8 @@ def main() -> None:
     from fast2dgs_cli.codec import EncodeOptions, encode_image
 
     images = []
-    for file in sorted(args.kodak.glob("*.png"))[: args.limit]:
-        image, stem = load_kodak(file, "")
+    for file in kodak_files(args.kodak, args.limit):
+        image, stem = load_image(file)
         data = encode_image(image, EncodeOptions(gaussians=args.gaussians)).data
         bits = measure(data)
         totals = {coder: sum(a[coder] for a in bits.values()) for coder in CODERS}
@@ -142,8 +138,7 @@ def main() -> None:
         "mean_total": {coder: statistics.fmean(r["total"][coder] for r in images) for coder in CODERS},
         "images": images,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(args.out, summary)
     print("mean", "  ".join(f"{c} {v:.2f}" for c, v in summary["mean_total"].items()), "bits/G")
 
 

@@ -3,7 +3,7 @@
 Runs the real command line (as a user would) once per budget with the default fine-tuning steps and the
 JPEG / WebP / AVIF baselines at the same size, writes
 ``benchmarks/results/kodak-<N>.json`` (CompressAI schema, per-image records, machine info), then
-regenerates the README's results table.
+regenerates the tables of README.md and benchmarks/README.md (``readme_tables.py``).
 
     python benchmarks/kodak.py [--kodak ../shared/data/kodak] [--budgets 2000 5000 20000] [--steps S] [--codecs ...]
 """
@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+from common import HERE, RESULTS, add_kodak_arguments
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    add_kodak_arguments(parser)
     parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 5000, 20000])
     parser.add_argument("--steps", type=int, default=None, help="fine-tuning steps (default: the CLI's)")
     parser.add_argument("--codecs", default="f2dgs,jpeg,webp,avif", help="passed to `f2dgs bench --codecs`")

@@ -27,17 +27,14 @@ Writes ``benchmarks/results/prior_headroom.json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, add_kodak_arguments, load_image, machine_info, write_json
 
-from render_speed import RESULTS, load_kodak, machine_info
-
-HERE = Path(__file__).resolve().parent
 IMAGES = ("kodim01", "kodim05", "kodim07", "kodim13", "kodim19", "kodim23")
 GENTLE = 0.3
 """Learning-rate factor of the ``gentle`` fine-tuning (best of 1, 0.3, 0.1 from such starts on training crops)."""
@@ -138,7 +135,7 @@ def measure(image: torch.Tensor, budget: int, oracle_steps: list[int]) -> dict[s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    add_kodak_arguments(parser)
     parser.add_argument("--images", nargs="+", default=list(IMAGES))
     parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 10000, 20000])
     parser.add_argument("--oracle-steps", type=int, nargs="+", default=[50, 300], help="steps of the oracle fits")
@@ -151,7 +148,7 @@ def main() -> None:
     started = time.perf_counter()
     records = []
     for name in args.images:
-        image, stem = load_kodak(args.kodak, name)
+        image, stem = load_image(args.kodak / f"{name}.png")
         for budget in args.budgets:
             row = measure(image, budget, args.oracle_steps)
             records.append({"image": stem, "budget": budget, "psnr": row})
@@ -175,8 +172,7 @@ def main() -> None:
         "summary": summary,
         "records": records,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result, indent=1)
     for budget, starts in summary.items():
         print(budget, {k: {m: round(v, 2) for m, v in r.items()} for k, r in starts.items()})
 

@@ -24,17 +24,14 @@ Writes ``benchmarks/results/prior_vs_heuristic.json`` and ``prior_vs_heuristic.p
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, add_kodak_arguments, kodak_files, load_image, machine_info, write_json
 
-from render_speed import RESULTS, load_kodak, machine_info
-
-HERE = Path(__file__).resolve().parent
 STEP_MARKS = (0, 25, 50, 100, 200)
 SECOND_MARKS = (1.0, 2.0, 5.0)
 VARIANTS = ("prior", "prior-multinomial", "gradient", "random")
@@ -95,7 +92,9 @@ def summarize(records: list[dict[str, object]], budgets: list[int]) -> dict[str,
                 continue
             per_variant[variant] = {
                 "psnr_steps": {k: statistics.fmean(r["psnr_steps"][k] for r in rows) for k in rows[0]["psnr_steps"]},
-                "psnr_seconds": {k: statistics.fmean(r["psnr_seconds"][k] for r in rows) for k in rows[0]["psnr_seconds"]},
+                "psnr_seconds": {
+                    k: statistics.fmean(r["psnr_seconds"][k] for r in rows) for k in rows[0]["psnr_seconds"]
+                },
                 "init_s": statistics.fmean(r["init_s"] for r in rows),
                 "curve": [statistics.fmean(c) for c in zip(*(r["curve"] for r in rows))],
                 "images": len(rows),
@@ -134,11 +133,10 @@ def plot(summary: dict[str, object], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    add_kodak_arguments(parser, limit=24)
     parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 5000, 10000, 20000])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--limit", type=int, default=24, help="number of Kodak images (in name order)")
     parser.add_argument("--ablation-images", type=int, default=24, help="images for random / prior-multinomial")
     parser.add_argument("--ablation-steps", type=int, default=200, help="steps for random / prior-multinomial")
     parser.add_argument("--out", type=Path, default=RESULTS / "prior_vs_heuristic.json")
@@ -152,8 +150,8 @@ def main() -> None:
     prior_init(torch.rand(64, 64, 3), 100)  # load (or compile) the relaxation kernels outside the timings
     records = []
     started = time.perf_counter()
-    for number, file in enumerate(sorted(args.kodak.glob("*.png"))[: args.limit]):
-        image, stem = load_kodak(file, "")
+    for number, file in enumerate(kodak_files(args.kodak, args.limit)):
+        image, stem = load_image(file)
         for budget in args.budgets:
             for variant in args.variants:
                 ablation = variant in ("random", "prior-multinomial")
@@ -172,13 +170,12 @@ def main() -> None:
         "settings": {
             "budgets": args.budgets, "steps": args.steps, "images": args.limit, "backend": "cpu",
             "ablation_images": args.ablation_images, "ablation_steps": args.ablation_steps,
-        },  # fmt: skip
+        },
         "wall_s": time.perf_counter() - started,
         "summary": summary,
         "images": [{k: v for k, v in r.items() if k != "curve"} for r in records],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result, indent=1)
     plot(summary, args.out.with_suffix(".png"))
     for budget, entry in summary.items():
         print(budget, {k: round(v, 2) for k, v in entry.get("gain_db", {}).items()},

@@ -30,10 +30,8 @@ import time
 from pathlib import Path
 
 import torch
+from common import RESULTS, add_kodak_arguments, kodak_files, load_image, machine_info, write_json
 
-from render_speed import RESULTS, load_kodak, machine_info
-
-HERE = Path(__file__).resolve().parent
 BASELINE_NAMES = ("jpeg", "webp", "avif")
 BD_WINDOW = (0.15, 1.0)
 """Targets (bpp) whose points enter the headline BD-rate."""
@@ -80,7 +78,7 @@ def summarize(records: list[dict[str, object]], targets: list[float]) -> dict[st
         points = [p for p in points if p]
         if not points:
             continue
-        mean = lambda rows, key: statistics.fmean(r[key] for r in rows)  # noqa: E731
+        mean = lambda rows, key: statistics.fmean(r[key] for r in rows)
         codecs[codec] = {
             "name": codec,
             "results": {
@@ -93,7 +91,7 @@ def summarize(records: list[dict[str, object]], targets: list[float]) -> dict[st
             "images_per_point": [len(p) for p in points],
         }
     def bd_rates(window: tuple[float, float]) -> dict[str, object]:
-        keep = lambda curve, key: [v for t, v in zip(targets, curve[key]) if window[0] <= t <= window[1]]  # noqa: E731
+        keep = lambda curve, key: [v for t, v in zip(targets, curve[key]) if window[0] <= t <= window[1]]
         anchor, rates = codecs["jpeg"]["results"], {}
         for codec, entry in codecs.items():
             curve = entry["results"]
@@ -102,7 +100,7 @@ def summarize(records: list[dict[str, object]], targets: list[float]) -> dict[st
                                             keep(curve, "psnr-rgb"), method="akima", require_matching_points=False,
                                             min_overlap=0)  # fmt: skip
                 rates[codec] = float(value) if math.isfinite(value) else "not computable: the curves do not overlap"
-            except Exception as error:  # the package raises plain exceptions for curves that barely overlap
+            except Exception as error:  # noqa: BLE001 - bjontegaard raises plain exceptions on a poor overlap
                 rates[codec] = f"not computable: {error}"
         return rates
 
@@ -142,9 +140,8 @@ def plot(summary: dict[str, object], path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    add_kodak_arguments(parser, limit=24)
     parser.add_argument("--bpps", type=float, nargs="+", default=[0.12, 0.25, 0.43, 0.5, 0.8, 1.2])
-    parser.add_argument("--limit", type=int, default=24, help="number of Kodak images (in name order)")
     parser.add_argument("--out", type=Path, default=RESULTS / "rd_kodak.json")
     parser.add_argument("--summarize-only", action="store_true", help="recompute the summary of --out's records")
     args = parser.parse_args()
@@ -154,7 +151,7 @@ def main() -> None:
         summary = summarize(records, result["settings"]["bpps"])
         result = {key: value for key, value in result.items() if key not in summary}
         result.update(summary, images=records)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        write_json(args.out, result, indent=1)
         plot(summary, args.out.with_suffix(".png"))
         print(json.dumps(summary["bd_rate_vs_jpeg_percent"], indent=1))
         return
@@ -163,13 +160,13 @@ def main() -> None:
 
     warm_up()
     started, records = time.perf_counter(), []
-    for file in sorted(args.kodak.glob("*.png"))[: args.limit]:
-        image, stem = load_kodak(file, "")
+    for file in kodak_files(args.kodak, args.limit):
+        image, stem = load_image(file)
         for target in args.bpps:
             rows = measure_image(image, stem, target)
             records += rows
-            print(f"{stem} @ {target} bpp: " + ", ".join(f"{r['codec']} {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for r in rows),
-                  flush=True)  # fmt: skip
+            points = ", ".join(f"{r['codec']} {r['bpp']:.3f} bpp {r['psnr']:.2f} dB" for r in rows)
+            print(f"{stem} @ {target} bpp: {points}", flush=True)
     summary = summarize(records, args.bpps)
     result = {
         "name": "rd_kodak",
@@ -180,8 +177,7 @@ def main() -> None:
         **summary,
         "images": records,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_json(args.out, result, indent=1)
     plot(summary, args.out.with_suffix(".png"))
     print(json.dumps(summary["bd_rate_vs_jpeg_percent"], indent=1))
 

@@ -1,7 +1,8 @@
-"""Regenerate the README's results tables from ``benchmarks/results/*.json``.
+"""Regenerate the measured tables of README.md and benchmarks/README.md from ``benchmarks/results/*.json``.
 
-Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` markers in README.md and is
-replaced whole; nothing else in the README is touched.
+Each table sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->`` markers and is replaced whole;
+nothing else in either file is touched. README.md holds the one headline table (f2dgs against JPEG, WebP and
+AVIF at the same bytes), benchmarks/README.md all the others. A table whose markers are missing is an error.
 
     python benchmarks/readme_tables.py
 """
@@ -12,11 +13,11 @@ import json
 import math
 import re
 import statistics
-from pathlib import Path
+from collections.abc import Callable
 
-HERE = Path(__file__).resolve().parent
-README = HERE.parent / "README.md"
-RESULTS = HERE / "results"
+from common import RESULTS, ROOT, shipped_card
+
+CODEC_NAMES = {"f2dgs": "f2dgs", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
 
 
 def describe_machine(machine: dict) -> str:
@@ -39,13 +40,13 @@ def kodak_table() -> str:
         r, s = data["results"], data["settings"]
         n_ok = len(data["images"]) - len(data["failed"])
         rows.append(
-            f"| {s['gaussians']} | {s.get('mean_steps_taken') or s['steps']:.0f} | {n_ok}/{len(data['images'])} | {r['bpp'][0]:.3f} | "
-            f"{r['psnr-rgb'][0]:.2f} | {r['ms-ssim-rgb'][0]:.4f} | {r['encoding_time'][0]:.2f} | "
+            f"| {s['gaussians']} | {s.get('mean_steps_taken') or s['steps']:.0f} | {n_ok}/{len(data['images'])} | "
+            f"{r['bpp'][0]:.3f} | {r['psnr-rgb'][0]:.2f} | {r['ms-ssim-rgb'][0]:.4f} | {r['encoding_time'][0]:.2f} | "
             f"{r['decoding_time'][0]:.3f} | {data['render_fps'][0]:.1f} | {s['backend']} |"
         )
     if not rows:
         return "_No results yet: run `python benchmarks/kodak.py`._"
-    machine = json.loads(sorted(RESULTS.glob("kodak-*.json"))[0].read_text())["machine"]
+    machine = json.loads(min(RESULTS.glob("kodak-*.json")).read_text())["machine"]
     header = (
         "| Gaussians | steps | images | bpp | PSNR dB | MS-SSIM | encode s | decode s | render FPS | backend |\n"
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
@@ -66,8 +67,10 @@ def _render_speed_table(data: dict, name: str) -> str:
     machine, first = data["machine"], data["first_call_s"]
     lines = [
         f"`{name}`: {describe_machine(machine)}, torch {machine['torch']}, numba {machine['numba']}.\n",
-        "| backend | size | Gaussians | forward FPS | × torch | forward+backward ms | peak MB forward | "
-        "peak MB forward+backward |",
+        (
+            "| backend | size | Gaussians | forward FPS | × torch | forward+backward ms | peak MB forward | "
+            "peak MB forward+backward |"
+        ),
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
 
@@ -117,14 +120,17 @@ def _encode_speed_table(data: dict, name: str) -> str:
         f"`{name}`: {describe_machine(data['machine'])}, torch {data['machine']['torch']}.\n",
         "| Gaussians | steps | init | images | median encode s | max encode s | `f2dgs encode` wall s | mean PSNR dB |",
         "|---:|---:|---|---:|---:|---:|---:|---:|",
-        f"| {s['gaussians']} | {s['steps']} | {s['init']} | {len(data['images'])} | {data['median_encode_s']:.2f} | "
-        f"{data['max_encode_s']:.2f} | {cli['median_wall_s']:.2f} | {data['mean_psnr']:.2f} |",
+        (
+            f"| {s['gaussians']} | {s['steps']} | {s['init']} | {len(data['images'])} | "
+            f"{data['median_encode_s']:.2f} | {data['max_encode_s']:.2f} | {cli['median_wall_s']:.2f} | "
+            f"{data['mean_psnr']:.2f} |"
+        ),
     ]
     lines += _reference_lines(data["reference_backend"])
     lines.append(
-        "\nEncode s: `encode_image` in a warm process (init, fine-tuning, quantization, colour and geometry refinement, "
-        "entropy coding, verification). Wall s: the whole `f2dgs encode` command in a fresh process, start-up "
-        "included."
+        "\nEncode s: `encode_image` in a warm process (init, fine-tuning, quantization, colour and geometry "
+        "refinement, entropy coding, verification). Wall s: the whole `f2dgs encode` command in a fresh process, "
+        "start-up included."
     )
     if "startup" in cli:
         parts = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.2f}" for k, v in cli["startup"].items())
@@ -148,7 +154,7 @@ def _reference_lines(refs: list[dict]) -> list[str]:
     gaps = [r["psnr_cpu"] - r["psnr_torch"] for r in refs]
     lower = sum(gap < 0 for gap in gaps)
     stderr = statistics.stdev(gaps) / math.sqrt(len(gaps))
-    return [
+    summary = (
         f"\nSame settings on the torch reference backend, {len(refs)} images: mean PSNR "
         f"{statistics.mean(r['psnr_torch'] for r in refs):.3f} dB (median encode "
         f"{statistics.median(r['encode_s_torch'] for r in refs):.0f} s), against "
@@ -156,7 +162,8 @@ def _reference_lines(refs: list[dict]) -> list[str]:
         f"{statistics.median(r['encode_s_cpu'] for r in refs):.1f} s); cpu minus torch per image: mean "
         f"{statistics.mean(gaps):+.4f} dB (standard error {stderr:.4f} dB), from {min(gaps):+.4f} to "
         f"{max(gaps):+.4f} dB, lower on {lower} of {len(refs)}."
-    ]
+    )
+    return [summary]
 
 
 def prior_table() -> str:
@@ -166,8 +173,10 @@ def prior_table() -> str:
         return "_No results yet: run `python benchmarks/prior_vs_heuristic.py`._"
     data = json.loads(path.read_text())
     lines = [
-        "| K | prior 0 steps | gradient 0 | random 0 | multinomial prior 0 | prior 50 | gradient 50 | "
-        "gradient 200 | gradient steps to reach prior@50 | prior 1 s | gradient 1 s | networks s (median) |",
+        (
+            "| K | prior 0 steps | gradient 0 | random 0 | multinomial prior 0 | prior 50 | gradient 50 | "
+            "gradient 200 | gradient steps to reach prior@50 | prior 1 s | gradient 1 s | networks s (median) |"
+        ),
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
 
@@ -184,8 +193,9 @@ def prior_table() -> str:
         match = entry.get("gradient_steps_to_match_prior_at_50")
         steps = data["settings"]["steps"]
         lines.append(
-            f"| {int(budget):,} | {at(entry, 'prior', 'psnr_steps', '0')} | {at(entry, 'gradient', 'psnr_steps', '0')} | "
-            f"{at(entry, 'random', 'psnr_steps', '0')} | {at(entry, 'prior-multinomial', 'psnr_steps', '0')} | "
+            f"| {int(budget):,} | {at(entry, 'prior', 'psnr_steps', '0')} | "
+            f"{at(entry, 'gradient', 'psnr_steps', '0')} | {at(entry, 'random', 'psnr_steps', '0')} | "
+            f"{at(entry, 'prior-multinomial', 'psnr_steps', '0')} | "
             f"{at(entry, 'prior', 'psnr_steps', '50')} | {at(entry, 'gradient', 'psnr_steps', '50')} | "
             f"{at(entry, 'gradient', 'psnr_steps', '200')} | {match if match is not None else f'> {steps}'} | "
             f"{at(entry, 'prior', 'psnr_seconds', '1.0')} | {at(entry, 'gradient', 'psnr_seconds', '1.0')} | "
@@ -236,8 +246,10 @@ def rd_table() -> str:
     codecs = data["codecs"]
     names = [c for c in ("f2dgs", "jpeg", "webp", "avif") if c in codecs]
     lines = [
-        "| target bpp | " + " | ".join(f"{c} bpp | {c} PSNR" for c in names)
-        + " | f2dgs MS-SSIM | jpeg MS-SSIM | f2dgs median encode s | f2dgs quantization loss dB |",
+        (
+            "| target bpp | " + " | ".join(f"{c} bpp | {c} PSNR" for c in names)
+            + " | f2dgs MS-SSIM | jpeg MS-SSIM | f2dgs median encode s | f2dgs quantization loss dB |"
+        ),
         "|---:|" + "---:|" * (2 * len(names) + 4),
     ]
     for i, target in enumerate(data["settings"]["bpps"]):
@@ -276,13 +288,48 @@ def rd_table() -> str:
     return "\n".join(lines)
 
 
+def headline_table() -> str:
+    """The README's table: mean PSNR of f2dgs and of JPEG, WebP and AVIF at no more bytes, per ``--bpp`` target."""
+    path = RESULTS / "rd_kodak.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/rd_kodak.py`._"
+    data = json.loads(path.read_text())
+    codecs, total = data["codecs"], data["settings"]["images"]
+    names = [c for c in CODEC_NAMES if c in codecs]
+    lines = [
+        "| target bpp | f2dgs bpp | " + " | ".join(f"{CODEC_NAMES[c]} PSNR" for c in names) + " |",
+        "|---:|---:|" + "---:|" * len(names),
+    ]
+    for i, target in enumerate(data["settings"]["bpps"]):
+        cells = []
+        for c in names:
+            psnr, count = codecs[c]["results"]["psnr-rgb"], codecs[c]["images_per_point"]
+            if i >= len(psnr):
+                cells.append("n/a")
+                continue
+            cells.append(f"{psnr[i]:.2f}" + (f" ({count[i]}/{total})" if count[i] < total else ""))
+        lines.append(f"| {target} | {codecs['f2dgs']['results']['bpp'][i]:.3f} | " + " | ".join(cells) + " |")
+    low, high = data["bd_window_bpp"]
+    rates = data["bd_rate_vs_jpeg_percent"]
+    bd = ", ".join(
+        f"{CODEC_NAMES[c]} {rates[c]:+.1f} %" for c in names if c != "jpeg" and isinstance(rates.get(c), (int, float))
+    )
+    lines.append(
+        f"\nPSNR in dB on the 8-bit pictures, means over the {total} Kodak images; each other codec at its highest "
+        f"quality whose file is no bigger than f2dgs's for that image (in parentheses where it cannot get that small "
+        f"on every image: the images averaged). BD-rate against JPEG, {low}–{high} bpp: {bd}. "
+        f"{describe_machine(data['machine'])}."
+    )
+    return "\n".join(lines)
+
+
 def baselines_table() -> str:
     """f2dgs vs the baselines at f2dgs's own file sizes, from ``kodak-10000.json``'s ``baselines``."""
     path = RESULTS / "kodak-10000.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     if not data.get("baselines"):
         return "_No results yet: run `f2dgs bench ... --codecs f2dgs,jpeg,webp,avif`._"
-    lines = ["| codec | images | bpp | PSNR dB | MS-SSIM | encode s | decode s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    lines = ["| codec | images | bpp | PSNR dB | MS-SSIM | encode s | decode s |", "|---|" + "---:|" * 6]
     for entry in (data, *data["baselines"].values()):
         r = entry["results"]
         done = len(entry["images"]) - len(entry["failed"])
@@ -318,8 +365,6 @@ def train_reproduction_table() -> str:
     if not path.exists():
         return "_Not measured yet: run `python benchmarks/train_reproduction.py`._"
     data = json.loads(path.read_text())
-    from train_reproduction import shipped_card
-
     shipped_now = shipped_card()[1].name
     stale = (
         f"**Measured for the previous weights `{data['shipped_weights']}`**, not yet re-run for the shipped "
@@ -341,25 +386,41 @@ def train_reproduction_table() -> str:
     )
 
 
-TABLES = {
-    "entropy-coders": entropy_coders_table,
-    "kodak": kodak_table,
-    "render-speed": render_speed_table,
-    "encode-speed": encode_speed_table,
-    "prior": prior_table,
-    "headroom": headroom_table,
-    "baselines": baselines_table,
-    "rd": rd_table,
-    "train-reproduction": train_reproduction_table,
+DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
+    "README.md": {"headline": headline_table},
+    "benchmarks/README.md": {
+        "kodak": kodak_table,
+        "baselines": baselines_table,
+        "rd": rd_table,
+        "entropy-coders": entropy_coders_table,
+        "render-speed": render_speed_table,
+        "encode-speed": encode_speed_table,
+        "prior": prior_table,
+        "headroom": headroom_table,
+        "train-reproduction": train_reproduction_table,
+    },
 }
+"""Per document (relative to the repository root), its tables by marker name."""
+
+
+def fill(text: str, name: str, table: str) -> str:
+    """``text`` with the table between ``name``'s markers replaced by ``table``; ``KeyError`` if they are missing."""
+    pattern = re.compile(rf"(<!-- table:{name} -->\n)(?:.*?\n)?(<!-- /table:{name} -->)", re.DOTALL)
+    if pattern.search(text) is None:
+        raise KeyError(f"no <!-- table:{name} --> … <!-- /table:{name} --> markers")
+    return pattern.sub(lambda match: match.group(1) + table + "\n" + match.group(2), text)
 
 
 def main() -> None:
-    text = README.read_text()
-    for name, build in TABLES.items():
-        pattern = re.compile(rf"(<!-- table:{name} -->).*?(<!-- /table:{name} -->)", re.S)
-        text = pattern.sub(lambda m: m.group(1) + "\n" + build() + "\n" + m.group(2), text)
-    README.write_text(text)
+    for document, tables in DOCUMENTS.items():
+        path = ROOT / document
+        text = path.read_text(encoding="utf-8")
+        for name, build in tables.items():
+            try:
+                text = fill(text, name, build())
+            except KeyError as error:
+                raise SystemExit(f"{document}: {error.args[0]}") from None
+        path.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

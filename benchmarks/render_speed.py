@@ -37,30 +37,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
+from common import RESULTS, add_kodak_arguments, load_image, machine_info, write_json
 
-from fast2dgs_cli.bench import machine_info
-
-HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 REFERENCE_LIMIT_S = 60.0
 HD = (1080, 1920)
 
 
 # ------------------------------------------------------------------------------------------ scenes
-def load_kodak(path: Path, name: str) -> tuple[torch.Tensor, str]:
-    """``[H, W, 3]`` float image in [0, 1] from a Kodak folder (``name`` picks the file) or a file path."""
-    file = path if path.is_file() else path / f"{name}.png"
-    pixels = np.asarray(Image.open(file).convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(pixels.copy()), file.stem
-
-
 def fitted_scene(image: torch.Tensor, stem: str, n: int, steps: int, cache: Path):
     """Gaussians fitted to ``image`` (cached): heuristic init, then ``steps`` Adam steps on the cpu backend."""
     from fast2dgs_cli.encoder.fit import FitConfig, finetune
@@ -115,7 +103,8 @@ def _calls(gaussians, target: torch.Tensor, backend: str):
     rasterize = _rasterizer(resolve_backend(backend))
     with torch.no_grad():
         projected = project(gaussians, height, width)
-    params = [t.detach().clone().requires_grad_(True) for t in (gaussians.xy, gaussians.scale, gaussians.rotation, gaussians.color)]
+    attributes = (gaussians.xy, gaussians.scale, gaussians.rotation, gaussians.color)
+    params = [t.detach().clone().requires_grad_(True) for t in attributes]
 
     def forward() -> None:
         with torch.no_grad():
@@ -144,7 +133,8 @@ def measure_reference(gaussians, target: torch.Tensor, reps: int) -> dict[str, o
     first = time.perf_counter() - start
     if first > REFERENCE_LIMIT_S:
         reason = f"one forward call took {first:.0f}s (> {REFERENCE_LIMIT_S:.0f}s)"
-        return {"forward_ms": None, "forward_fps": None, "raster_forward_ms": None, "forward_backward_ms": None, "note": reason}
+        empty = dict.fromkeys(("forward_ms", "forward_fps", "raster_forward_ms", "forward_backward_ms"))
+        return {**empty, "note": reason}
     n = max(1, min(reps, int(20.0 / max(first, 1e-3))))
     record["forward_ms"] = median_ms(forward, "torch", 0, n)
     record["raster_forward_ms"] = median_ms(raster, "torch", 0, n)
@@ -161,7 +151,9 @@ def measure_reference(gaussians, target: torch.Tensor, reps: int) -> dict[str, o
 _OPERATIONS = ("forward", "raster_forward", "forward_backward")
 
 
-def measure_fast(scenes: list[tuple[object, torch.Tensor]], backend: str, reps: int, rounds: int) -> list[dict[str, object]]:
+def measure_fast(
+    scenes: list[tuple[object, torch.Tensor]], backend: str, reps: int, rounds: int
+) -> list[dict[str, object]]:
     """Forward / rasterizer / step timings of a fast backend on every scene, in ``rounds`` interleaved rounds
     of ``reps / rounds`` repetitions each (steps: half as many, at least one); medians over all repetitions."""
     calls = [dict(zip(_OPERATIONS, _calls(g, target, backend))) for g, target in scenes]
@@ -249,12 +241,16 @@ def first_call_costs() -> dict[str, object]:
 # ------------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--kodak", type=Path, default=HERE.parent.parent / "shared" / "data" / "kodak")
+    add_kodak_arguments(parser)
     parser.add_argument("--image", default="kodim05", help="Kodak image name (a landscape 768×512 one)")
     parser.add_argument("--budgets", type=int, nargs="+", default=[2000, 10000, 50000])
     parser.add_argument("--fit-steps", type=int, default=100)
-    parser.add_argument("--reps", type=int, default=40, help="timed repetitions per scene (the torch reference: at most this many, about 20 s)")
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds the fast backends' repetitions are split into")
+    parser.add_argument(
+        "--reps", type=int, default=40, help="timed repetitions per scene (the torch reference: at most this many)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="interleaved rounds the fast backends' repetitions are split into"
+    )
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "f2dgs-render-speed")
     parser.add_argument("--out", type=Path, default=RESULTS / "render_speed.json")
     parser.add_argument("--child", choices=["first-call", "memory"], help=argparse.SUPPRESS)
@@ -274,7 +270,7 @@ def main() -> None:
     first_call = first_call_costs()
     print(f"  {first_call}", flush=True)
     warm_up()
-    image, stem = load_kodak(args.kodak, args.image)
+    image, stem = load_image(args.kodak / f"{args.image}.png")
     height, width = image.shape[:2]
     backends = ["torch", "cpu"] + (["gmod"] if "gmod" in [b.value for b in available_backends()] else [])
     scenes = []
@@ -283,7 +279,7 @@ def main() -> None:
         g = fitted_scene(image, stem, n, args.fit_steps, args.cache)
         scenes.append((g, image, n))
     big = scenes[-1][0]
-    hd_target = torch.nn.functional.interpolate(image.permute(2, 0, 1)[None], size=HD, mode="bilinear", align_corners=False)
+    hd_target = F.interpolate(image.permute(2, 0, 1)[None], size=HD, mode="bilinear", align_corners=False)
     scenes.append((big.resized((height, width), HD), hd_target[0].permute(1, 2, 0).contiguous(), len(big)))
 
     timings: dict[tuple[str, int], dict[str, object]] = {}
@@ -305,14 +301,16 @@ def main() -> None:
             record = {"backend": backend, "width": w, "height": h, "gaussians": n, **timings[backend, i]}
             if backend == "cpu" or (backend == "torch" and (w, h, n) == (width, height, 10000)):
                 for op in ("forward", "forward_backward"):
-                    child = ["--child", "memory", "--scene", str(scene_file), "--size", str(h), str(w), "--backend", backend, "--op", op]
+                    child = ["--child", "memory", "--scene", str(scene_file), "--size", str(h), str(w)]
+                    child += ["--backend", backend, "--op", op]
                     record[f"peak_rss_mb_{op}"] = _run_child(child).get("peak_rss_mb")
             fwd, fb = record.get("forward_ms"), record.get("forward_backward_ms")
             print(f"{backend:5s} {w}x{h} {n:6d} Gaussians: forward {fwd and round(fwd, 2)} ms, forward+backward "
                   f"{fb and round(fb, 2)} ms", flush=True)  # fmt: skip
             results.append(record)
     for record in results:  # speed-ups over the torch reference on the same scene
-        ref = next(r for r in results if r["backend"] == "torch" and (r["width"], r["height"], r["gaussians"]) == (record["width"], record["height"], record["gaussians"]))
+        scene = (record["width"], record["height"], record["gaussians"])
+        ref = next(r for r in results if r["backend"] == "torch" and (r["width"], r["height"], r["gaussians"]) == scene)
         for key in ("forward_ms", "forward_backward_ms"):
             if record.get(key) and ref.get(key):
                 record[f"speedup_{key[:-3]}"] = ref[key] / record[key]
@@ -322,14 +320,13 @@ def main() -> None:
         "description": "Renderer forward / forward+backward speed on Gaussians fitted to a Kodak image",
         "machine": machine_info(),
         "settings": {"image": stem, "budgets": args.budgets, "fit_steps": args.fit_steps, "reps": args.reps,
-                     "rounds": args.rounds, "hd_size": list(HD)},  # fmt: skip
+                     "rounds": args.rounds, "hd_size": list(HD)},
         "first_call_s": first_call,
         "memory_method": "peak RSS above the pre-call RSS in a fresh subprocess after one warm-up call "
         "(VmHWM reset via /proc/self/clear_refs; ru_maxrss growth where unavailable)",
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.out, report)
     print(f"wrote {args.out}")
 
 

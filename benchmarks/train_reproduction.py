@@ -9,8 +9,8 @@ The acceptance tolerance on the validation PSNR is ``TOLERANCE_DB``.
 
     python benchmarks/train_reproduction.py [--keep DIR]
 
-Takes as long as the training it reruns, teacher fits included (about 50 minutes on 2 cores for the
-README's command). Writes ``benchmarks/results/train_reproduction.json``.
+Takes as long as the training it reruns, teacher fits included (the result records the wall time). Writes
+``benchmarks/results/train_reproduction.json``.
 """
 
 from __future__ import annotations
@@ -24,10 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from render_speed import RESULTS, machine_info
+from common import RESULTS, ROOT, machine_info, shipped_card, write_json
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
 TOLERANCE_DB = 0.3
 """Largest accepted difference of validation PSNR between the shipped and the reproduced weights."""
 
@@ -48,16 +46,6 @@ def with_option(arguments: list[str], name: str, value: str) -> list[str]:
         index = arguments.index(name)
         return [*arguments[: index + 1], value, *arguments[index + 2 :]]
     return [*arguments, name, value]
-
-
-def shipped_card() -> tuple[dict, Path]:
-    """The model card next to the shipped weights, and the weights' path."""
-    from fast2dgs_cli.networks.registry import DATA_DIR, DEFAULT_MODEL
-
-    cards = sorted(DATA_DIR.glob(f"{DEFAULT_MODEL}-*.json"))
-    if len(cards) != 1:
-        raise SystemExit(f"expected one shipped model card for {DEFAULT_MODEL}, found {len(cards)}")
-    return json.loads(cards[0].read_text()), cards[0].with_suffix(".pt")
 
 
 def compare(shipped: dict, reproduced: dict) -> dict[str, object]:
@@ -110,8 +98,7 @@ def main() -> None:
         "tolerance_db": TOLERANCE_DB,
         "within_tolerance": abs(difference) <= TOLERANCE_DB,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    write_json(args.out, summary)
     verdict = "within" if summary["within_tolerance"] else "OUTSIDE"
     print(f"validation PSNR: shipped {shipped['validation']['prior_psnr']:.3f} dB, reproduced "
           f"{reproduced['validation']['prior_psnr']:.3f} dB ({difference:+.3f}, {verdict} ±{TOLERANCE_DB}); "

@@ -26,13 +26,11 @@ DEFAULT_DENSITY = DEFAULT_GAUSSIANS / (768 * 512)
 
 DEFAULT_STEPS = 50
 """Fine-tuning steps when none are given, at ``DEFAULT_DENSITY`` and above (``encoder.fit.default_steps``): the
-prior starts close, so 50 steps (about 2.5 s at 768×512 on 2 cores) reach what the gradient heuristic needs
-about 80 for at 10 000 Gaussians on Kodak (``benchmarks/prior_vs_heuristic.py``)."""
+prior starts close to a fit. Measured in docs/encoder.md."""
 
 MAX_DEFAULT_STEPS = 100
-"""Fine-tuning steps when none are given, at half ``DEFAULT_DENSITY`` and below: a step costs about as much
-with fewer, larger Gaussians (they overlap more tiles), and on Kodak at 3200 Gaussians 100 steps give
-0.7 dB more than 50."""
+"""Fine-tuning steps when none are given, at half ``DEFAULT_DENSITY`` and below: fewer, larger Gaussians cost
+about as much per step and gain more from it. Measured in docs/encoder.md."""
 
 
 class Backend(str, Enum):

@@ -11,20 +11,12 @@ It is solved by exact coordinate descent. With the residual ``e_p`` of the curre
 integer is ``δ = round(b_g / (A_g·s))``, clamped to the code range. Sweeps visit the Gaussians in stored order,
 each only if a code sharing one of its pixels moved since its last visit, and stop when none did (at most
 ``MAX_SWEEPS``). Every move lowers the squared error, so the result is never worse than nearest rounding, and
-it is deterministic. Cost: one forward render for the weights plus
-O(pixels × TOP_K) per sweep: about 0.3 s for 10 000 Gaussians at 768×512 on 2 cores, where the ten steps
-of the tail it replaces took 0.55 s. Memory: at most about 210 bytes per pixel (the blend weights, their
-per-Gaussian index, the residual): the peak grew by 0.36 GB on a 4.9-megapixel image.
+it is deterministic. Cost: one forward render for the weights plus O(pixels × TOP_K) per sweep; memory:
+the blend weights, their per-Gaussian index and the residual, O(pixels × TOP_K).
 
-This replaces quantization-aware fine-tuning by gradient: the rounding of every colour is decided against
-the decoder's exact geometry and grid, which absorbs part of the geometry's quantization error too. Measured
-on Kodak with the default bit depths after ``finetune`` (fourteen images, 2000 / 4000 / 7000 Gaussians), the
-decoded PSNR is 0.04 / 0.09 / 0.09 dB below the unquantized fit instead of 0.15 / 0.25 / 0.25 dB with nearest
-rounding, for 0.3 % more bytes (the codes drift off the smoothest distribution); over the full Kodak rate
-sweep (``benchmarks/rd_kodak.py``), 0.04–0.12 dB by target, against 0.06–0.19 dB with the tail below. A
-colour-only Adam tail on the quantized geometry (the previous approach) gained no more on top of this and
-cost a fifth more steps; a straight-through tail that also moves the geometry was 0.6 dB worse. The encoder
-follows it with ``refine_geometry.refine_geometry`` and a second colour refinement.
+The rounding of every colour is decided against the decoder's exact geometry and grid, which absorbs part of
+the geometry's quantization error too. The encoder follows it with ``refine_geometry.refine_geometry`` and a
+second colour refinement. Measurements, and the gradient-based tails this replaced: docs/encoder.md.
 """
 
 from __future__ import annotations
@@ -43,7 +35,7 @@ from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_
 __all__ = ["MAX_SWEEPS", "PixelSelection", "refine_colours", "select_pixels"]
 
 MAX_SWEEPS = 10
-"""Most coordinate-descent sweeps (kodim05, 10 000 Gaussians: 3 sweeps give 95 % of the gain, 10 all of it)."""
+"""Most coordinate-descent sweeps (the first few give most of the gain: see docs/encoder.md)."""
 
 
 @dataclass(frozen=True)

@@ -3,21 +3,13 @@
 Nearest rounding treats every value alone; the picture does not. After the colours have been refined
 (``refine.refine_colours``), each Gaussian in turn tries each of its five geometry codes (x, y, the two log
 scales, the rotation) one step in the downhill direction of the error's exact derivative (both directions
-where it is 0), and keeps the single move that lowers the squared error of the decoded picture most, if any.
+where it is 0; uphill steps gained nothing measurable), and keeps the single move that lowers the squared error of the decoded picture most, if any.
 The error of a move is computed exactly over the pixels that select the Gaussian, with every other Gaussian
 and every pixel's selection held fixed: the pixel's value is ``(Σ u·c) / (Σ u + EPS)`` over its selected raw
-weights ``u = exp(−σ)``, and only this Gaussian's ``u`` changes. Trying the uphill steps too (ten moves
-instead of five) changed the decoded PSNR by less than 0.001 dB on kodim05 / 13 / 23 at 10k, for 1.5× the
-time. The sweep repeats (at most ``MAX_GEOMETRY_SWEEPS``); then the picture is rendered for real, and the
-result is kept only if its error is lower (a move can change which Gaussians a pixel selects, which the
-estimate ignores). The y column stays sorted, so it keeps its delta coding and the file does not grow.
-
-Measured on three Kodak images at 4000 Gaussians (0.5 bpp), followed by a second colour refinement: the
-decoded PSNR goes from 0.11 dB below the unquantized fit to 0.07 dB *above* it (the codes now fit the image
-better than the floats they came from), for 0.1 % more bytes; moving only scales and rotations gets 0.15 dB of
-the 0.19. Over the 24 Kodak images and the rate sweep of ``benchmarks/rd_kodak.py`` (0.12–1.2 bpp), the decoded
-PSNR is 0.02–0.14 dB above the unquantized fit on average at every target (at most 0.12 dB below it on any
-image); introducing this refinement moved the BD-rate against JPEG from −6.8 % to −11.0 % (same networks).
+weights ``u = exp(−σ)``, and only this Gaussian's ``u`` changes. The sweep repeats (at most
+``MAX_GEOMETRY_SWEEPS``); then the picture is rendered for real, and the result is kept only if its error is
+lower (a move can change which Gaussians a pixel selects, which the estimate ignores). The y column stays
+sorted, so it keeps its delta coding and the file does not grow. What it gains and costs: docs/encoder.md.
 
 Threads: a move only touches the pixels that select the Gaussian, so Gaussians whose pixels lie in different
 rows can move at the same time. The image is cut into stripes of ``S`` rows (``S`` ≥ the footprint height of
@@ -27,8 +19,6 @@ disjoint), then all odd ones; Gaussians too tall for a stripe pair go to stripes
 on (the last level is one stripe: one Gaussian after another). Within a stripe
 the Gaussians go in index order, and a y move whose sorted-order neighbour sits in another stripe of the
 same phase is not tried (that neighbour may be moving), so the result does not depend on the thread count.
-Cost, 10 000 Gaussians at 768×512 on two threads (kodim05, two sweeps): 0.52 s of sweeps (one pass for the
-derivatives, then five candidate moves per Gaussian, each re-evaluated over its pixels), 0.67 s in all.
 """
 
 from __future__ import annotations
@@ -49,7 +39,7 @@ from .refine import PixelSelection, select_pixels, stored_target
 __all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "refine_geometry"]
 
 MAX_GEOMETRY_SWEEPS = 2
-"""Sweeps over the Gaussians (kodim05, 10 000 Gaussians: the second gains another 0.07 dB for as much time)."""
+"""Sweeps over the Gaussians (each costs about as much as the first; see docs/encoder.md)."""
 
 MIN_STRIPE_ROWS = 16
 """Smallest stripe height of the parallel sweep (see the module docstring)."""

@@ -21,11 +21,8 @@ Why a Hilbert curve: a stretch of the curve holding mass 1 is a compact patch of
 leaves a square before filling it), so consecutive points land one patch apart in both directions and the
 positions cover the image evenly, like blue noise where the density is flat. In raster order the same
 sampler spaces points evenly along each row only; rows then line up in slanted streaks with gaps between
-them. Measured on kodim05/13/19/23 with networks trained on raster-order samples, the networks alone gained
-+0.53 / +0.38 / +0.31 dB at 2 000 / 10 000 / 20 000 Gaussians from the Hilbert order, still +0.26 / +0.11 dB
-after 50 steps of fine-tuning at 2 000 / 10 000. Retrained with it (training samples through this function
-too), the networks' validation PSNR is 22.994 dB (model card ``prior-v1-c9f7b252``) where the previous
-weights scored 22.461 dB in raster order.
+them. The networks are trained on samples drawn through this function too; docs/prior.md has the
+measurements.
 
 **Multinomial** draws ``K`` pixels independently with replacement, as the Fast-2DGS paper does; a peaked
 map then yields duplicates (Gaussians stacked on one pixel). It is kept for the ablation.

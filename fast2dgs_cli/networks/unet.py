@@ -26,8 +26,7 @@ Cost: the fine levels dominate on a CPU, so they get few channels (one 3×3 conv
 and the fine decoder stages are 1×1 merges. A 1×1 convolution of a concatenation is a sum of 1×1
 convolutions, and a 1×1 convolution commutes with bilinear upsampling, so
 ``conv1×1(up(h) ⊕ skip) = up(conv1×1 h) + conv1×1 skip``: the coarse half runs at the coarse resolution
-and no full-resolution concatenation is built. Both networks together take about 0.15 s at 768×512 on
-2 CPU cores (≈ 94k parameters each, 0.75 MB of float32 weights for the pair).
+and no full-resolution concatenation is built (docs/prior.md).
 """
 
 from __future__ import annotations
@@ -38,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["UNetConfig", "ConditionalUNet", "LOG_DENSITY_CENTER", "LOG_DENSITY_SPREAD"]
+__all__ = ["LOG_DENSITY_CENTER", "LOG_DENSITY_SPREAD", "ConditionalUNet", "UNetConfig"]
 
 MULTIPLE = 16
 """Inputs are padded to a multiple of this (four stride-2 levels)."""

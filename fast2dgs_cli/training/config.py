@@ -13,7 +13,7 @@ DEFAULT_TEACHER_CACHE = Path.home() / ".cache" / "f2dgs" / "teacher"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every knob of a training run; the defaults aim at about 60–90 minutes on 2 CPU cores.
+    """Every knob of a training run; the defaults are sized for a CPU-only run (docs/prior.md).
 
     Attributes:
         data: folder of training photos (searched recursively for .jpg/.jpeg/.png; Kodak refused).
