@@ -72,13 +72,15 @@ def summarize(records: list[dict[str, object]], targets: list[float]) -> dict[st
     """CompressAI-style curves per codec (means per target) and BD-rate against JPEG."""
     import bjontegaard
 
+    def mean(rows: list[dict[str, object]], key: str) -> float:
+        return statistics.fmean(r[key] for r in rows)
+
     codecs: dict[str, object] = {}
     for codec in ("f2dgs", *BASELINE_NAMES):
         points = [[r for r in records if r["codec"] == codec and r["target_bpp"] == t] for t in targets]
         points = [p for p in points if p]
         if not points:
             continue
-        mean = lambda rows, key: statistics.fmean(r[key] for r in rows)
         codecs[codec] = {
             "name": codec,
             "results": {
@@ -90,8 +92,11 @@ def summarize(records: list[dict[str, object]], targets: list[float]) -> dict[st
             },
             "images_per_point": [len(p) for p in points],
         }
+
     def bd_rates(window: tuple[float, float]) -> dict[str, object]:
-        keep = lambda curve, key: [v for t, v in zip(targets, curve[key]) if window[0] <= t <= window[1]]
+        def keep(curve: dict[str, list[float]], key: str) -> list[float]:
+            return [v for t, v in zip(targets, curve[key]) if window[0] <= t <= window[1]]
+
         anchor, rates = codecs["jpeg"]["results"], {}
         for codec, entry in codecs.items():
             curve = entry["results"]

@@ -13,17 +13,17 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
 
 from . import __version__
 from .codec import EncodeOptions, encode_image
-from .decode import decode_g2d
 from .container import read_g2d
+from .decode import decode_g2d
 from .gaussians import dequantize
 from .imageio import load_image, to_rgb8
 from .metrics import ms_ssim, psnr, to_uint8

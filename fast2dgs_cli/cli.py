@@ -13,16 +13,16 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn, Optional
+from typing import Annotated, NoReturn
 
 import typer
-from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from typer.core import TyperGroup
 
-from . import F2dgsError, __version__
-from . import batch
+from . import F2dgsError, __version__, batch
 from .batch import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
+
 
 class _Commands(TyperGroup):
     """The command group: the one place where the library's expected failures become an error line, exit 1."""
@@ -54,13 +54,13 @@ STEPS_HELP = (
 )
 
 ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
-SeedOption = Annotated[int, typer.Option(help="Seed of every random choice: the same seed and input give the same file.")]
+SeedOption = Annotated[int, typer.Option(help="Seed: the same seed and input give the same bytes.")]
 BackendOption = Annotated[Backend, typer.Option(help="Renderer: auto picks gmod on a CUDA GPU, else cpu.")]
-StepsOption = Annotated[Optional[int], typer.Option(min=0, help=STEPS_HELP)]
+StepsOption = Annotated[int | None, typer.Option(min=0, help=STEPS_HELP)]
 InitOption = Annotated[
     InitMethod, typer.Option(help="Initial Gaussians: the Deep Gaussian Prior networks, or a heuristic.")
 ]
-OutputOption = Annotated[Optional[str], typer.Option("-o", "--output", help="Output file (one input), folder, or '-'.")]
+OutputOption = Annotated[str | None, typer.Option("-o", "--output", help="Output file (one input), folder, or '-'.")]
 
 
 def _say(console: Console, text: str) -> None:
@@ -91,7 +91,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     version: Annotated[
-        Optional[bool], typer.Option("--version", callback=_version, is_eager=True, help="Show versions and exit.")
+        bool | None, typer.Option("--version", callback=_version, is_eager=True, help="Show versions and exit.")
     ] = None,
 ) -> None:
     """f2dgs: a batch image codec that stores a picture as 2D Gaussians."""
@@ -114,7 +114,7 @@ def _prepare_encoder(settings: batch.EncodeSettings) -> None:
     with err.status("loading the encoder's kernels (compiled once per machine: about 25 s the first time)"):
         seconds, compiled = batch.prepare_encoder(settings)
     if compiled:
-        _say(err, f"compiled the encoder's kernels in {seconds:.0f} s (once per machine: later runs load them from the cache)")
+        _say(err, f"compiled the encoder's kernels in {seconds:.0f} s (once per machine; later runs load them)")
 
 
 def _run(jobs: list[batch.Job], work, label: str, report_ok: bool = True) -> list[batch.FileResult]:
@@ -167,7 +167,7 @@ def encode(
     inputs: Annotated[list[str], typer.Argument(help="Images or folders to encode; '-' reads one image from stdin.")],
     output: OutputOption = None,
     quality: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             "-q", "--quality", min=0, max=100,
             help=f"Quality 0-100: sets the Gaussian budget from the image size (every 15 points double it; "
@@ -175,7 +175,7 @@ def encode(
         ),
     ] = None,
     bpp: Annotated[
-        Optional[float],
+        float | None,
         typer.Option(
             "--bpp", min=0.001,
             help="Largest file size in bits per pixel: finds the largest budget that fits, estimated from the "
@@ -183,12 +183,12 @@ def encode(
         ),
     ] = None,
     gaussians: Annotated[
-        Optional[int],
+        int | None,
         typer.Option("--gaussians", "-n", min=1, help="Exact Gaussian budget per image, at most one per pixel."),
     ] = None,
     steps: StepsOption = None,
     time_budget: Annotated[
-        Optional[float], typer.Option("--time", min=0.0, help="Maximum fine-tuning seconds per image.")
+        float | None, typer.Option("--time", min=0.0, help="Maximum fine-tuning seconds per image.")
     ] = None,
     seed: SeedOption = 0,
     init: InitOption = InitMethod.PRIOR,
@@ -216,15 +216,15 @@ def encode(
 def decode(
     inputs: Annotated[list[str], typer.Argument(help=".g2d files or folders to decode; '-' reads stdin.")],
     output: Annotated[
-        Optional[str],
+        str | None,
         typer.Option(
             "-o", "--output",
             help="Output image (one input; its suffix picks the format), folder (several), or '-' for stdout (PNG).",
         ),  # fmt: skip
     ] = None,
-    width: Annotated[Optional[int], typer.Option(min=1, help="Output width (height follows unless given).")] = None,
-    height: Annotated[Optional[int], typer.Option(min=1, help="Output height (width follows unless given).")] = None,
-    scale: Annotated[Optional[float], typer.Option(help="Render at this multiple of the stored size.")] = None,
+    width: Annotated[int | None, typer.Option(min=1, help="Output width (height follows unless given).")] = None,
+    height: Annotated[int | None, typer.Option(min=1, help="Output height (width follows unless given).")] = None,
+    scale: Annotated[float | None, typer.Option(help="Render at this multiple of the stored size.")] = None,
     backend: BackendOption = Backend.AUTO,
     force: ForceOption = False,
 ) -> None:
@@ -262,13 +262,15 @@ def info(path: Annotated[str, typer.Argument(help="A .g2d file, or '-' for stdin
 @app.command()
 def bench(
     folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. the Kodak set).")],
-    gaussians: Annotated[int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")] = DEFAULT_GAUSSIANS,
+    gaussians: Annotated[
+        int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")
+    ] = DEFAULT_GAUSSIANS,
     steps: StepsOption = None,
     seed: SeedOption = 0,
     init: InitOption = InitMethod.PRIOR,
     backend: BackendOption = Backend.AUTO,
-    json_path: Annotated[Optional[Path], typer.Option("--json", help="Write CompressAI-style JSON here.")] = None,
-    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write per-image CSV here.")] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write CompressAI-style JSON here.")] = None,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write per-image CSV here.")] = None,
     force: ForceOption = False,
     codecs: Annotated[
         str,
@@ -312,7 +314,7 @@ def train(
     max_images: Annotated[int, typer.Option(min=1, help="At most this many training photos.")] = 500,
     teacher_steps: Annotated[int, typer.Option(min=0, help="Fine-tuning steps of each teacher fit.")] = 150,
     teacher_cache: Annotated[
-        Optional[Path], typer.Option(help="Teacher fit cache folder (default: ~/.cache/f2dgs/teacher).")
+        Path | None, typer.Option(help="Teacher fit cache folder (default: ~/.cache/f2dgs/teacher).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of crops, initialization, batches and sampling.")] = 0,
     resume: Annotated[

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import Tensor
@@ -26,9 +26,9 @@ from .encoder.quantize import encoder_bit_depths, quantize
 from .encoder.refine import refine_colours, select_pixels
 from .encoder.refine_geometry import refine_geometry
 from .gaussians import dequantize
-from .representation import BitDepths
 from .metrics import psnr, to_uint8
 from .render import load_kernels, render, resolve_backend
+from .representation import BitDepths
 
 __all__ = ["COMPILED_S", "EncodeOptions", "EncodeResult", "encode_image", "prepare_encoder"]
 

@@ -1,6 +1,6 @@
 """The one data model of f2dgs: a set of 2D Gaussians.
 
-Conventions (the same as gmod's, see ``formats/g2d.md`` §Rendering):
+Conventions (the same as gmod's, see ``formats/g2d.md`` §10):
 
 * ``xy`` is **normalized**: column 0 is x along the width, column 1 is y along the height. A Gaussian is
   centred on pixel-space point ``(x·W, y·H)``; pixel ``(row i, column j)`` is evaluated at the integer point

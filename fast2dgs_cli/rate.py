@@ -15,7 +15,7 @@ For ``--bpp`` the size of a file is nearly proportional to its Gaussian count (t
 bytes; bits per Gaussian depend on the image through the entropy coder), so the bits per Gaussian are first
 measured on the quantized initialization, which takes a fraction of a second, and aimed 5 % under the
 target after allowing for the ``_FIT_GROWTH`` that fine-tuning adds (fitted Gaussians are sharper and more
-varied than the initial ones, so they cost 6–10 % more bits). If the full encode still overshoots, the budget
+varied than the initial ones, so they cost more bits). If the full encode still overshoots, the budget
 is scaled down by the measured ratio and the image encoded again, at most ``MAX_ENCODES`` times in all.
 """
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import Tensor
 
@@ -43,8 +43,8 @@ _QUALITY_PER_DOUBLING = 15.0
 _AIM = 0.95
 """Share of the byte target aimed at."""
 _FIT_GROWTH = 1.08
-"""How much bigger a fitted file is than its quantized initialization at the same budget: 1.06–1.10 on Kodak
-(six images at 0.25, 0.5 and 1 bpp), so one encode usually lands in [0.9, 1]·target."""
+"""How much bigger a fitted file is than its quantized initialization at the same budget, so that one encode
+usually lands in [0.9, 1]·target (measured in ``docs/encoder.md``)."""
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,9 @@ def exp_float32(v: np.ndarray) -> np.ndarray:
     return out
 
 
-def resize_arrays(values: dict[str, np.ndarray], src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+def resize_arrays(
+    values: dict[str, np.ndarray], src_hw: tuple[int, int], dst_hw: tuple[int, int]
+) -> dict[str, np.ndarray]:
     """Express Gaussians fitted at ``src_hw`` for rendering at ``dst_hw`` (both ``(H, W)``), in their own dtype.
 
     Positions are normalized and stay. Each covariance is stretched by ``S = diag(W'/W, H'/H)`` (``formats/g2d.md``

@@ -73,6 +73,29 @@ def test_help_does_not_import_torch() -> None:
     assert "encode" in done.stdout and "decode" in done.stdout
 
 
+def _imported(stderr: str) -> set[str]:
+    """The modules a ``python -X importtime`` run imported."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_decode_imports_neither_torch_nor_the_encoder(tmp_path: Path, encoded: Path) -> None:
+    command = [sys.executable, "-X", "importtime", "-m", "fast2dgs_cli", "decode", str(encoded), "-o", "x.png"]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "x.png").is_file()
+    modules = _imported(done.stderr)
+    assert "fast2dgs_cli.render.cpu_kernels" in modules  # the list does hold the decoder's own imports
+    assert not [m for m in modules if m == "torch" or m.startswith(("torch.", "fast2dgs_cli.encoder"))]
+
+
+def test_container_imports_neither_torch_nor_the_encoder() -> None:
+    command = [sys.executable, "-X", "importtime", "-c", "import fast2dgs_cli.container"]
+    done = subprocess.run(command, capture_output=True, text=True)
+    modules = _imported(done.stderr)
+    assert "fast2dgs_cli.container.reader" in modules
+    assert not [m for m in modules if m == "torch" or m.startswith(("torch.", "fast2dgs_cli.encoder"))]
+
+
 def test_version_lists_backends() -> None:
     result = _run("--version")
     assert result.exit_code == 0
@@ -163,7 +186,8 @@ def test_stdin_to_stdout(tmp_path: Path) -> None:
         [sys.executable, "-m", "fast2dgs_cli", "encode", "-", *FAST], input=png, capture_output=True
     )
     assert done.returncode == 0, done.stderr
-    decoded = subprocess.run([sys.executable, "-m", "fast2dgs_cli", "decode", "-"], input=done.stdout, capture_output=True)
+    command = [sys.executable, "-m", "fast2dgs_cli", "decode", "-"]
+    decoded = subprocess.run(command, input=done.stdout, capture_output=True)
     assert decoded.returncode == 0, decoded.stderr
     assert Image.open(io.BytesIO(decoded.stdout)).size == (40, 24)
 

@@ -28,8 +28,8 @@ from fast2dgs_cli.container.format import HEADER_END, crc32
 from fast2dgs_cli.container.writer import write_chunk, write_header
 from fast2dgs_cli.encoder.quantize import quantize
 from fast2dgs_cli.gaussians import dequantize
-from fast2dgs_cli.representation import BitDepths, QuantizedGaussians
 from fast2dgs_cli.render import render
+from fast2dgs_cli.representation import BitDepths, QuantizedGaussians
 
 CONFORMANCE = Path(__file__).parent.parent / "formats" / "conformance"
 METADATA = {"encoder": "f2dgs test", "seed": "7", "note": "ünïcødé ✓"}

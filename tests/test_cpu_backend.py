@@ -22,8 +22,7 @@ from scenes import crowded_scene, degenerate_scene, random_scene
 
 from fast2dgs_cli.encoder.init import init_gaussians
 from fast2dgs_cli.gaussians import Gaussians
-from fast2dgs_cli.render import project, render
-from fast2dgs_cli.render import cpu_backend, cpu_kernels
+from fast2dgs_cli.render import cpu_backend, cpu_kernels, project, render
 from fast2dgs_cli.render.cpu_backend import project_cpu, rasterize_cpu, warm_up
 from fast2dgs_cli.render.cpu_kernels import SIGMA_CUTOFF
 from fast2dgs_cli.render.projection import Projected, bin_tiles
@@ -128,7 +127,8 @@ def test_exact_ties_go_to_the_lower_index() -> None:
     # duplicates in a busy scene, some in ascending and some in descending colour order
     base = random_scene(40, 7)
     twins = base.select(torch.tensor([3, 3, 3, 8, 8, 20, 20, 20, 20]))
-    twins = Gaussians(twins.xy, twins.scale, twins.rotation, torch.rand(9, 3, generator=torch.Generator().manual_seed(3)))
+    colours = torch.rand(9, 3, generator=torch.Generator().manual_seed(3))
+    twins = Gaussians(twins.xy, twins.scale, twins.rotation, colours)
     mixed = Gaussians(*(torch.cat([getattr(base, f), getattr(twins, f)]) for f in ("xy", "scale", "rotation", "color")))
     _compare(mixed, 30, 30)
 

@@ -68,7 +68,8 @@ def test_gradients_are_at_least_as_close_to_float64_as_torch_autograd(seed: int)
     ((xys * w_xys.double()).sum() + (conics * w_conics.double()).sum()).backward()
     for name, ours, torch32, exact in zip(("xy", "scale", "rotation"), *grads, (t.grad for t in wide)):
         our_error, torch_error = (ours - exact).abs().max(), (torch32 - exact).abs().max()
-        assert our_error <= torch_error + 1e-6 * exact.abs().max(), f"{name}: {our_error:.3g} vs torch {torch_error:.3g}"
+        message = f"{name}: {our_error:.3g} vs torch {torch_error:.3g}"
+        assert our_error <= torch_error + 1e-6 * exact.abs().max(), message
 
 
 def test_culled_gaussians_get_zero_gradients() -> None:

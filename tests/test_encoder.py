@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 from fast2dgs_cli.encoder.fit import FitConfig, finetune
 from fast2dgs_cli.encoder.init import init_gaussians
-from fast2dgs_cli.imageio import load_image
 from fast2dgs_cli.metrics import psnr, to_uint8
 from fast2dgs_cli.render import available_backends, render
 
-SAMPLE = Path(__file__).parent / "data" / "kodim23-384x256.png"
-
 
 @pytest.fixture(scope="module")
-def crop() -> torch.Tensor:
+def crop(sample: torch.Tensor) -> torch.Tensor:
     """A 128×128 natural crop (the parrots' heads: edges and flat areas)."""
-    return load_image(SAMPLE).pixels[40:168, 150:278].contiguous()
+    return sample[40:168, 150:278].contiguous()
 
 
 def _psnr(image: torch.Tensor, target: torch.Tensor) -> float:
@@ -97,9 +92,9 @@ def test_adam_matches_torch_optim() -> None:
 
 def test_colour_refinement_beats_nearest_rounding_and_keeps_the_rest(crop: torch.Tensor) -> None:
     from fast2dgs_cli.encoder.quantize import quantize
+    from fast2dgs_cli.encoder.refine import refine_colours
     from fast2dgs_cli.gaussians import dequantize
     from fast2dgs_cli.representation import BitDepths
-    from fast2dgs_cli.encoder.refine import refine_colours
 
     bits = BitDepths(xy=9, scale=5, rotation=5, color=6)  # coarse, to make the effect large
     fitted = finetune(init_gaussians(crop, 600, seed=0), crop, FitConfig(steps=40), backend="cpu").gaussians
@@ -123,10 +118,9 @@ def test_colour_refinement_beats_nearest_rounding_and_keeps_the_rest(crop: torch
 
 def test_colour_refinement_recovers_exact_codes() -> None:
     from fast2dgs_cli.encoder.quantize import quantize
-    from fast2dgs_cli.gaussians import dequantize
-    from fast2dgs_cli.representation import BitDepths, QuantizedAttribute
     from fast2dgs_cli.encoder.refine import refine_colours
-    from fast2dgs_cli.gaussians import Gaussians
+    from fast2dgs_cli.gaussians import Gaussians, dequantize
+    from fast2dgs_cli.representation import BitDepths, QuantizedAttribute
 
     gen = torch.Generator().manual_seed(3)
     grid = (torch.stack(torch.meshgrid(torch.arange(6), torch.arange(6), indexing="xy"), -1).reshape(-1, 2) + 0.5) / 6
@@ -143,10 +137,10 @@ def test_colour_refinement_recovers_exact_codes() -> None:
 
 def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(crop: torch.Tensor) -> None:
     from fast2dgs_cli.encoder.quantize import quantize
-    from fast2dgs_cli.gaussians import dequantize
-    from fast2dgs_cli.representation import BitDepths
     from fast2dgs_cli.encoder.refine import refine_colours, select_pixels
     from fast2dgs_cli.encoder.refine_geometry import refine_geometry
+    from fast2dgs_cli.gaussians import dequantize
+    from fast2dgs_cli.representation import BitDepths
 
     bits = BitDepths(xy=9, scale=5, rotation=5, color=6)
     fitted = finetune(init_gaussians(crop, 600, seed=0), crop, FitConfig(steps=40), backend="cpu").gaussians
@@ -173,12 +167,13 @@ def test_geometry_refinement_runs_row_disjoint_stripes_and_ignores_the_thread_co
     import numba
 
     from fast2dgs_cli.encoder.quantize import quantize
-    from fast2dgs_cli.gaussians import dequantize
     from fast2dgs_cli.encoder.refine import entries_by_gaussian
     from fast2dgs_cli.encoder.refine_geometry import _stripe_phases, refine_geometry
+    from fast2dgs_cli.gaussians import dequantize
     from fast2dgs_cli.render import blend_weights
 
-    q = quantize(finetune(init_gaussians(crop, 900, seed=0), crop, FitConfig(steps=20), backend="cpu").gaussians, 128, 128)
+    fitted = finetune(init_gaussians(crop, 900, seed=0), crop, FitConfig(steps=20), backend="cpu")
+    q = quantize(fitted.gaussians, 128, 128)
     weights = blend_weights(dequantize(q), 128, 128, "cpu")
     start, pixel_of, _ = entries_by_gaussian(weights.ids.numpy(), weights.weights.numpy(), q.count)
     phases, _ = _stripe_phases(start, pixel_of, 128)
@@ -208,8 +203,8 @@ def test_geometry_refinement_runs_row_disjoint_stripes_and_ignores_the_thread_co
 
 def test_geometry_refinement_leaves_an_exact_fit_alone() -> None:
     from fast2dgs_cli.encoder.quantize import quantize
-    from fast2dgs_cli.gaussians import dequantize
     from fast2dgs_cli.encoder.refine_geometry import refine_geometry
+    from fast2dgs_cli.gaussians import dequantize
 
     q = quantize(init_gaussians(torch.rand(40, 40, 3, generator=torch.Generator().manual_seed(1)), 300, seed=0), 40, 40)
     target = render(dequantize(q), 40, 40, "cpu")  # nothing can beat zero error
@@ -237,13 +232,14 @@ def test_default_steps_grow_as_the_density_falls() -> None:
 
 def test_geometry_refinement_slopes_match_finite_differences(crop: torch.Tensor) -> None:
     from fast2dgs_cli.encoder.quantize import quantize
-    from fast2dgs_cli.gaussians import dequantize
-    from fast2dgs_cli.representation import dequantize_attribute
     from fast2dgs_cli.encoder.refine import select_pixels, stored_target
     from fast2dgs_cli.encoder.refine_geometry import _picture_sums, _raw_weight, _screen, _slopes
+    from fast2dgs_cli.gaussians import dequantize
     from fast2dgs_cli.render import EPS
+    from fast2dgs_cli.representation import dequantize_attribute
 
-    q = quantize(finetune(init_gaussians(crop, 300, seed=0), crop, FitConfig(steps=20), backend="cpu").gaussians, 128, 128)
+    fitted = finetune(init_gaussians(crop, 300, seed=0), crop, FitConfig(steps=20), backend="cpu")
+    q = quantize(fitted.gaussians, 128, 128)
     chosen = select_pixels(q, "cpu")
     start, pixel_of = chosen.start, chosen.pixel_of
     values = dequantize(q)

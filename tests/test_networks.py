@@ -22,12 +22,13 @@ from fast2dgs_cli.networks import (
     PriorNet,
     gaussians_from_maps,
     load_models,
+    predict,
     prior_init,
+    registry,
     sample_positions,
     save_models,
     shipped_name,
 )
-from fast2dgs_cli.networks import predict, registry
 from fast2dgs_cli.networks.sampling import hilbert_order, water_fill
 
 

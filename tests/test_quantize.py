@@ -158,5 +158,6 @@ def test_colour_transform_matches_the_spec_order_and_is_nearly_orthonormal() -> 
     y, c1, c2 = (np.float32(v) for v in (0.75, -0.25, 0.125))  # formats/g2d.md §8, one rounding per operation
     a, b, c, d = (np.frombuffer(bytes.fromhex(h), ">f4")[0] for h in ("3F13CD3A", "3F3504F3", "3ED105EC", "3F5105EC"))
     t, u, w = np.float32(a * y), np.float32(b * c1), np.float32(c * c2)
-    expected = [np.float32(np.float32(t + u) + w), np.float32(t - np.float32(d * c2)), np.float32(np.float32(t - u) + w)]
+    red, green = np.float32(np.float32(t + u) + w), np.float32(t - np.float32(d * c2))
+    expected = [red, green, np.float32(np.float32(t - u) + w)]
     assert stored_to_rgb(np.array([[y, c1, c2]], np.float32))[0].tolist() == [float(e) for e in expected]

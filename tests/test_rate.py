@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from fast2dgs_cli.choices import Backend, InitMethod
 from fast2dgs_cli.codec import EncodeOptions
 from fast2dgs_cli.encoder.fit import FitConfig
-from fast2dgs_cli.imageio import load_image
 from fast2dgs_cli.rate import budget_for_quality, encode_to_bpp
-
-SAMPLE = Path(__file__).parent / "data" / "kodim23-384x256.png"
 
 
 def test_quality_maps_to_density() -> None:
@@ -28,8 +23,8 @@ def test_quality_maps_to_density() -> None:
 
 
 @pytest.fixture(scope="module")
-def crop() -> torch.Tensor:
-    return load_image(SAMPLE).pixels[64:192, 96:288].contiguous()  # 192×128
+def crop(sample: torch.Tensor) -> torch.Tensor:
+    return sample[64:192, 96:288].contiguous()  # 192×128
 
 
 @pytest.mark.parametrize("bpp", [0.6, 1.5])

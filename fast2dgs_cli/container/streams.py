@@ -11,14 +11,14 @@ offset   size  field
 ```
 Decompressed: for each channel, its K byte planes, most significant first, N bytes each. The writer ends a
 zstd block after every plane, so each plane gets its own literal (Huffman) table: a plane of nearly constant
-high bytes and one of uniform low bytes no longer share one, and the file is about 6 % smaller (Kodak, 3200
-Gaussians: 48.1 instead of 51.0 bits per Gaussian). Any zstd decoder reads the frame as usual.
+high bytes and one of uniform low bytes no longer share one, and the file is smaller (``docs/encoder.md``).
+Any zstd decoder reads the frame as usual.
 """
 
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import zstandard

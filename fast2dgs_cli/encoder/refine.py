@@ -28,8 +28,8 @@ from numba import njit
 from torch import Tensor
 
 from ..choices import Backend
-from ..render import blend_weights
 from ..gaussians import dequantize
+from ..render import blend_weights
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute, rgb_to_stored
 
 __all__ = ["MAX_SWEEPS", "PixelSelection", "refine_colours", "select_pixels"]
@@ -129,7 +129,7 @@ def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _descend(ids, weights, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):  # pragma: no cover
+def _descend(ids, weights, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
     """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
 
     ``ids`` … ``weight_of`` are the fields of a ``PixelSelection``. Returns the number of sweeps made.

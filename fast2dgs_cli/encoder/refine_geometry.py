@@ -3,7 +3,8 @@
 Nearest rounding treats every value alone; the picture does not. After the colours have been refined
 (``refine.refine_colours``), each Gaussian in turn tries each of its five geometry codes (x, y, the two log
 scales, the rotation) one step in the downhill direction of the error's exact derivative (both directions
-where it is 0; uphill steps gained nothing measurable), and keeps the single move that lowers the squared error of the decoded picture most, if any.
+where it is 0; uphill steps gained nothing measurable), and keeps the single move that lowers the squared error
+of the decoded picture most, if any.
 The error of a move is computed exactly over the pixels that select the Gaussian, with every other Gaussian
 and every pixel's selection held fixed: the pixel's value is ``(Σ u·c) / (Σ u + EPS)`` over its selected raw
 weights ``u = exp(−σ)``, and only this Gaussian's ``u`` changes. The sweep repeats (at most
@@ -31,8 +32,8 @@ from numba import njit, prange
 from torch import Tensor
 
 from ..choices import Backend
-from ..render import EPS, render
 from ..gaussians import dequantize
+from ..render import EPS, render
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
 from .refine import PixelSelection, select_pixels, stored_target
 

@@ -18,7 +18,6 @@ weights serves every image size and budget. ``predict.prior_init`` is the whole 
 from .attributes import MAP_CHANNELS, AttributeNet, gaussians_from_maps
 from .predict import default_models, predict_maps, prior_init
 from .prior import PriorNet
-from .relaxation import RELAX_ITERATIONS, relax_positions
 from .registry import (
     DEFAULT_MODEL,
     MODELS,
@@ -29,6 +28,7 @@ from .registry import (
     save_models,
     shipped_name,
 )
+from .relaxation import RELAX_ITERATIONS, relax_positions
 from .sampling import SAMPLING_METHODS, sample_positions
 from .unet import ConditionalUNet, UNetConfig
 

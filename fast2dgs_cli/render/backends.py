@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import torch
 from torch import Tensor
 
-from ..errors import SetupError
 from ..choices import Backend
+from ..errors import SetupError
 from ..gaussians import Gaussians
 from .projection import BlendWeights, Projected, project
 from .reference import blend_weights_reference, rasterize_reference
 
-__all__ = ["Backend", "BackendUnavailable", "available_backends", "blend_weights", "load_kernels", "render", "resolve_backend"]
+__all__ = [
+    "Backend", "BackendUnavailable", "available_backends", "blend_weights", "load_kernels", "render", "resolve_backend"
+]  # fmt: skip
 
 
 class BackendUnavailable(SetupError, RuntimeError):

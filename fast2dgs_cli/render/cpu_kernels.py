@@ -76,7 +76,9 @@ _LN2_LO = float(np.float32(math.log(2.0) - _LN2_HI))
 # error 2e-9 before rounding
 _EXP_NEG_POLY = tuple(
     c * (-1) ** k
-    for k, c in enumerate((1.0, 1.0, 0.5, 0.16666413843631744, 0.04166635125875473, 0.008375209756195545, 0.0013941213255748153))
+    for k, c in enumerate(
+        (1.0, 1.0, 0.5, 0.16666413843631744, 0.04166635125875473, 0.008375209756195545, 0.0013941213255748153)
+    )
 )
 _FUSED = "+fma" in _target_features().split(",") or platform.machine().lower() in ("aarch64", "arm64")
 """Whether the kernels' target has fused multiply-add (x86 with FMA3, 64-bit ARM): ``exp`` then uses it."""
@@ -152,11 +154,12 @@ class _Simd:
         if not _FUSED:
             return self.b.fadd(self.b.fmul(x, y), z)
         name = f"llvm.fma.v{x.type.count}f32"
-        fma = self.b.module.globals.get(name) or ir.Function(self.b.module, ir.FunctionType(x.type, [x.type] * 3), name=name)
+        fma = self.b.module.globals.get(name)
+        fma = fma or ir.Function(self.b.module, ir.FunctionType(x.type, [x.type] * 3), name=name)
         return self.b.call(fma, [x, y, z])
 
     def exp_neg(self, sigma):
-        """``exp(−σ)`` for ``0 ≤ σ < 80`` in float32 as ``2⁻ⁿ·p(σ − n·ln 2)`` (see the module docstring for its error)."""
+        """``exp(−σ)`` for ``0 ≤ σ < 80`` in float32 as ``2⁻ⁿ·p(σ − n·ln 2)`` (its error: ``docs/renderer.md``)."""
         f = self.b
         n = f.fptosi(f.fadd(f.fmul(sigma, self.const(_LOG2E_F)), self.const(0.5)), _VI32)
         fn = f.sitofp(n, _VF32)
@@ -296,7 +299,8 @@ def _render_block(typingctx, x0, y0, params, cols, count, lst, n, cut, keys, pic
 
     def codegen(context, builder, signature, args):
         v, f = _Simd(context, builder), builder
-        x0_v, y0_v, params_v, cols_v, count_v, lst_v, n_v, cut_v, keys_v, picked_v, save_v, hits_v, base_v, inside_v, res_v = args
+        (x0_v, y0_v, params_v, cols_v, count_v, lst_v, n_v, cut_v, keys_v, picked_v, save_v, hits_v, base_v, inside_v,
+         res_v) = args
         tys = signature.args
         params_p, cols_p, lst_p = v.data(tys[2], params_v), v.data(tys[3], cols_v), v.data(tys[5], lst_v)
         keys_p, picked_p = v.data(tys[8], keys_v), v.data(tys[9], picked_v)
@@ -358,7 +362,7 @@ def _backward_candidate(typingctx, hits, x0, y0, params, cols, count, m, lanes, 
     """Gradient of list entry ``m`` over the tile's blocks whose lanes selected it.
 
     ``hits[16·m + blk]`` is the 16-bit lane mask of block ``blk``'s pixels whose top-K selection holds
-    ``m``; those lanes contribute (gmod-spec §5.1, using ``Σ_k w_k·c_k·v = (Σw+EPS)·out·v``):
+    ``m``; those lanes contribute (``docs/renderer.md``, the backward pass; using ``Σ_k w_k·c_k·v = (Σw+EPS)·out·v``):
     ``dL/dσ = w/(Σw+EPS)·(out·v − c·v)`` and colour ``w/(Σw+EPS)·v``, with ``lanes`` [16 blocks · 5 · 16] =
     (v_r, v_g, v_b, out·v, 1/(Σw+EPS)). The 8 sums (xy, conic, colour) stay in registers across blocks, then
     reduce over lanes by a fixed pairwise tree into ``out`` [8] float64.
@@ -395,7 +399,9 @@ def _backward_candidate(typingctx, hits, x0, y0, params, cols, count, m, lanes, 
             lane_bits = ir.Constant(_VI32, [1 << i for i in range(_LANES)])  # a vector test: cheap on any SIMD
             hit = f.icmp_signed("!=", f.and_(v.splat(bits, _VI32), lane_bits), v.const(0, _VI32))
             lane_row = f.mul(blk, ir.Constant(_I64, 5 * _LANES))
-            v0, v1, v2, ov, inv = (f.load(v.ptr(lanes_p, v.add(lane_row, q * _LANES), _VF32), align=4) for q in range(5))
+            v0, v1, v2, ov, inv = (
+                f.load(v.ptr(lanes_p, v.add(lane_row, q * _LANES), _VF32), align=4) for q in range(5)
+            )
             bx = f.sitofp(f.add(x0_i, f.shl(f.and_(blk, ir.Constant(_I64, 3)), ir.Constant(_I64, 2))), _F32)
             by = f.sitofp(f.add(y0_i, f.shl(f.lshr(blk, ir.Constant(_I64, 2)), ir.Constant(_I64, 2))), _F32)
             sigma, dx, dy = v.sigma(bx, by, px, py, a, b, c)
@@ -418,7 +424,8 @@ def _backward_candidate(typingctx, hits, x0, y0, params, cols, count, m, lanes, 
             for slot, grad in zip(sums, grads):
                 f.store(f.fadd(f.load(slot), grad), slot)
         for q, slot in enumerate(sums):
-            f.store(_tree_sum(f, f.fpext(f.load(slot), ir.VectorType(ir.DoubleType(), _LANES))), f.gep(out_p, [ir.Constant(_I64, q)]))
+            total = _tree_sum(f, f.fpext(f.load(slot), ir.VectorType(ir.DoubleType(), _LANES)))
+            f.store(total, f.gep(out_p, [ir.Constant(_I64, q)]))
         return context.get_dummy_value()
 
     return sig, codegen
@@ -444,7 +451,8 @@ def _store_block(typingctx, res, out, x, y):
     """Write a whole 4×4 block's colours, ``res[16:64]`` (r, g, b rows of 16 lanes), into ``out`` [H, W, 3] at
     pixel ``(x, y)``: per pixel row, the lanes interleaved into 12 consecutive floats and stored at once."""
     ok = _is_array(res, types.float32) and isinstance(out, types.Array) and out.dtype == types.float32
-    if not (ok and out.ndim == 3 and out.layout == "C" and isinstance(x, types.Integer) and isinstance(y, types.Integer)):
+    integers = isinstance(x, types.Integer) and isinstance(y, types.Integer)
+    if not (ok and out.ndim == 3 and out.layout == "C" and integers):
         return None
     sig = types.void(res, out, x, y)
 
@@ -510,7 +518,8 @@ def _block_mask(typingctx, params, boxes, count, m, x0, y0):
         centre = f.fmul(v.const(0.5, _VF64), f.fadd(f.fmul(u, gx), f.fmul(w, gy)))
         slope = f.fmul(v.const(1.5, _VF64), f.fadd(fabs(gx), fabs(gy)))
         below = f.fcmp_ordered("<", f.fsub(centre, slope), v.const(_BLOCK_CUT, _VF64))
-        culled = f.and_(v.splat(f.fcmp_ordered(">", bounded, ir.Constant(_F64, 0.0)), ir.VectorType(ir.IntType(1), _LANES)), f.not_(below))
+        positive = f.fcmp_ordered(">", bounded, ir.Constant(_F64, 0.0))
+        culled = f.and_(v.splat(positive, ir.VectorType(ir.IntType(1), _LANES)), f.not_(below))
         mask = f.and_(f.and_(meets[0], meets[1]), f.and_(meets[2], meets[3]))
         return f.zext(f.bitcast(f.and_(mask, f.not_(culled)), _MASK), _I64)
 
@@ -639,8 +648,8 @@ _chunk = njit(cache=True, inline="always")(_chunk)
 @njit(cache=True)
 def _block_masks(params, boxes, count, x0, y0, masks):  # pragma: no cover - compiled
     """For each candidate, the 16-bit mask of the tile's 4×4 blocks (bit ``4·row + column``) its box meets, less
-    those where its σ is provably ``≥ SIGMA_CUTOFF`` at all 16 pixels (a third of the box's blocks, on fitted
-    scenes); ``_block_list`` then lists each block's candidates.
+    those where its σ is provably ``≥ SIGMA_CUTOFF`` at all 16 pixels; ``_block_list`` then lists each block's
+    candidates.
 
     The bound: with ``w`` = the Gaussian's centre
     minus the block's centre and ``Q`` its conic, a pixel at offset ``e`` (``|e_x|, |e_y| ≤ 1.5``) from the
@@ -649,13 +658,15 @@ def _block_masks(params, boxes, count, x0, y0, masks):  # pragma: no cover - com
     conic's condition number), under 0.1 % for ``κ ≤ _CULL_CONDITION``, so a bound ``≥ _BLOCK_CUT`` (1 % over
     the cut-off) leaves every lane's float32 σ at or above the cut-off: the skipped candidate would have been
     scored ``+inf`` in every lane, entered no lane and been selected nowhere. The image is unchanged, bit for
-    bit; pass 1 scores a third fewer candidates.
+    bit; pass 1 scores fewer candidates.
     """
     for m in range(count):
         masks[m] = _block_mask(params, boxes, count, m, x0, y0)
 
 
-_SET_LANES = np.array([[i for i in range(8) if mask >> i & 1] + [0] * (8 - bin(mask).count("1")) for mask in range(256)], np.int32).ravel()
+_SET_LANES = np.array(
+    [[i for i in range(8) if mask >> i & 1] + [0] * (8 - bin(mask).count("1")) for mask in range(256)], np.int32
+).ravel()
 """Row ``mask`` (8 entries from ``8·mask``): the lanes set in the 8-bit ``mask``, ascending, then zeros."""
 
 
@@ -710,7 +721,9 @@ def _block_list(masks, count, blk, lst):  # pragma: no cover - compiled
 
 
 @njit(cache=True, error_model="numpy")
-def _render_tile(params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, out, hits, norm):  # pragma: no cover
+def _render_tile(
+    params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, out, hits, norm
+):  # pragma: no cover
     """Render one tile's pixels into ``out``; if ``hits`` is non-empty save the backward state (see
     ``_forward_kernel``)."""
     res = np.empty(4 * _LANES, np.float32)
@@ -765,8 +778,9 @@ def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width
                 _load_tile(xys, conics, colors, ids, start, count, params, cols)
                 _load_boxes(gboxes, ids, start, count, boxes)
                 _render_tile(
-                    params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, out, hits, norm
-                )
+                    params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, out, hits,
+                    norm,
+                )  # fmt: skip
             else:  # no candidate: black (``out`` is not pre-zeroed)
                 out[y0 : min(y0 + TILE, height), x0 : min(x0 + TILE, width), :] = 0.0
 
@@ -803,7 +817,10 @@ def _backward_tile(params, cols, hits, lanes, count, t, x0, y0, width, height, n
 
 
 @njit(parallel=True, cache=True)
-def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks, width, height, tiles_x, hits, norm, out, grad_out, slots):
+def _backward_kernel(
+    xys, conics, colors, tile_start, ids, home, order, n_chunks, width, height, tiles_x, hits, norm, out, grad_out,
+    slots,
+):  # fmt: skip
     """Write each (tile, Gaussian) intersection's gradient to its own row of ``slots`` [n_isect, 8]."""  # noqa: D401
     capacity = max(1, np.max(tile_start[1:] - tile_start[:-1]))
     for chunk in prange(n_chunks):
@@ -818,8 +835,8 @@ def _backward_kernel(xys, conics, colors, tile_start, ids, home, order, n_chunks
                 _load_tile(xys, conics, colors, ids, start, count, params, cols)
                 x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
                 _backward_tile(
-                    params, cols, hits[16 * start : 16 * (start + count)], lanes, count, t, x0, y0, width, height, norm, out,
-                    grad_out, slots,
+                    params, cols, hits[16 * start : 16 * (start + count)], lanes, count, t, x0, y0, width, height,
+                    norm, out, grad_out, slots,
                     home[start : start + count],
                 )  # fmt: skip
 
@@ -839,7 +856,9 @@ def _reduce_kernel(gauss_start, slots, grad_xy, grad_conic, grad_color):  # prag
 
 # ----------------------------------------------------------------------------------------- blend weights
 @njit(parallel=True, cache=True)
-def _weights_kernel(hits, norm, tile_start, ids, xys, conics, tiles_x, width, height, out_ids, out_weights):  # pragma: no cover
+def _weights_kernel(
+    hits, norm, tile_start, ids, xys, conics, tiles_x, width, height, out_ids, out_weights
+):  # pragma: no cover
     """Expand the forward pass's saved lane masks into per-pixel Gaussian ids and normalized weights, each
     pixel's entries ordered like the reference: weight descending (σ ascending), ties by Gaussian index.
 
@@ -941,5 +960,6 @@ def selection_weights(
     _, hits, norm = forward(xys, conics, colors, bins, save=True)
     pixels = bins.height * bins.width
     ids, weights = np.empty((pixels, _K), np.int32), np.empty((pixels, _K), np.float32)
-    _weights_kernel(hits, norm, bins.tile_start, bins.ids, xys, conics, bins.tiles_x, bins.width, bins.height, ids, weights)
+    b = bins
+    _weights_kernel(hits, norm, b.tile_start, b.ids, xys, conics, b.tiles_x, b.width, b.height, ids, weights)
     return ids, weights

@@ -67,7 +67,9 @@ def _tile_edge(value, limit):  # pragma: no cover - compiled
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _project_backward_kernel(scale, cos, sin, width, height, grad_xys, grad_conics, grad_xy, grad_scale, grad_cos, grad_sin):  # pragma: no cover
+def _project_backward_kernel(
+    scale, cos, sin, width, height, grad_xys, grad_conics, grad_xy, grad_scale, grad_cos, grad_sin
+):  # pragma: no cover
     """Chain ``dL/dxys`` and ``dL/dconics`` back to ``xy``, ``scale``, ``cos θ`` and ``sin θ`` (float64 from the
     forward's float32 covariance).
 

@@ -7,13 +7,13 @@ For every pixel ``q = (j, i)`` of a tile, over the Gaussians binned to that tile
 * ``out = Σ w·c / (Σ w + EPS)``; a pixel with no valid candidate is 0.
 
 The selection is made without gradient; autograd through ``w`` and ``c`` then gives the exact gradient of
-the formula for the selected set (gmod-spec §5.1). Memory stays bounded: tiles are processed in chunks of at
+the formula for the selected set (``docs/renderer.md``). Memory stays bounded: tiles are processed in chunks of at
 most ``_CHUNK_ELEMENTS`` (pixel, candidate) pairs, never a dense pixels × Gaussians tensor.
 """
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch import Tensor

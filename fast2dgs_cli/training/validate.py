@@ -13,7 +13,7 @@ score measures the networks, and model cards stay comparable across versions of 
 from __future__ import annotations
 
 import statistics
-from typing import Callable
+from collections.abc import Callable
 
 from torch import Tensor
 

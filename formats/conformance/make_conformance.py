@@ -16,8 +16,8 @@ import json
 import math
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -26,10 +26,9 @@ from torch import Tensor
 from fast2dgs_cli.container import write_g2d
 from fast2dgs_cli.container.format import CONTAINER_VERSION
 from fast2dgs_cli.container.writer import write_chunk, write_header
-from fast2dgs_cli.gaussians import dequantize
-from fast2dgs_cli.representation import QuantizedAttribute, QuantizedGaussians, code_dtype
-from fast2dgs_cli.gaussians import Gaussians
+from fast2dgs_cli.gaussians import Gaussians, dequantize
 from fast2dgs_cli.render import render
+from fast2dgs_cli.representation import QuantizedAttribute, QuantizedGaussians, code_dtype
 
 HERE = Path(__file__).resolve().parent
 MARGIN = 1e-3
