@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["to_uint8", "psnr", "ssim", "ms_ssim"]
+__all__ = ["ms_ssim", "psnr", "ssim", "to_uint8"]
 
 _WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 _WINDOW, _SIGMA, _K1, _K2 = 11, 1.5, 0.01, 0.03
@@ -39,8 +39,8 @@ def psnr(a: Tensor, b: Tensor) -> float:
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
-def _window(dtype: torch.dtype) -> Tensor:
-    taps = torch.arange(_WINDOW, dtype=dtype) - (_WINDOW - 1) / 2
+def _window(dtype: torch.dtype, device: torch.device) -> Tensor:
+    taps = torch.arange(_WINDOW, dtype=dtype, device=device) - (_WINDOW - 1) / 2
     kernel = torch.exp(-0.5 * (taps / _SIGMA) ** 2)
     return kernel / kernel.sum()
 
@@ -53,7 +53,7 @@ def _blur(x: Tensor, kernel: Tensor) -> Tensor:
 
 def _ssim_terms(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """Per-channel mean SSIM and mean contrast-structure term of ``[1, C, H, W]`` images in [0, 1]."""
-    kernel = _window(x.dtype)
+    kernel = _window(x.dtype, x.device)
     c1, c2 = _K1**2, _K2**2
     mu_x, mu_y = _blur(x, kernel), _blur(y, kernel)
     var_x = _blur(x * x, kernel) - mu_x**2
