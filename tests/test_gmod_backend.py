@@ -10,6 +10,7 @@ import pytest
 import torch
 from scenes import random_scene
 
+from fast2dgs_cli.encoder.fit import FitConfig, finetune
 from fast2dgs_cli.gaussians import Gaussians
 from fast2dgs_cli.render import BackendUnavailable, gmod_backend, project, render
 from fast2dgs_cli.render.gmod_backend import gmod_available
@@ -59,3 +60,10 @@ def test_a_picture_without_tile_intersections_is_black_with_zero_gradients(
     (image * torch.randn(20, 27, 3)).sum().backward()
     assert all(p.grad is not None and bool((p.grad == 0).all()) for p in params)
 
+
+@needs_gmod
+def test_finetune_runs_on_the_gpu_and_returns_cpu_tensors() -> None:
+    target = torch.rand(40, 56, 3, generator=torch.Generator().manual_seed(0))
+    result = finetune(random_scene(200, 2), target, FitConfig(steps=5), backend="gmod")
+    assert result.steps == 5 and all(math.isfinite(loss) for loss in result.losses)
+    assert result.gaussians.xy.device.type == "cpu" and result.losses[-1] < result.losses[0]
