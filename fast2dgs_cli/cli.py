@@ -80,11 +80,14 @@ def _version(value: bool) -> None:
     import torch
 
     from .container import CONTAINER_VERSION
-    from .render import available_backends
+    from .render import available_backends, gmod_unavailable_reason
 
     backends = ", ".join(b.value for b in available_backends())
     major, minor = CONTAINER_VERSION
     _say(out, f"f2dgs {__version__} (.g2d {major}.{minor}, torch {torch.__version__}, backends: {backends})")
+    reason = gmod_unavailable_reason()
+    if reason is not None:
+        _say(out, f"gmod: {reason}")
     raise typer.Exit()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 
@@ -9,8 +10,9 @@ import pytest
 import torch
 from scenes import random_scene
 
+from fast2dgs_cli.encoder.fit import FitConfig, finetune
 from fast2dgs_cli.gaussians import Gaussians
-from fast2dgs_cli.render import BackendUnavailable, render
+from fast2dgs_cli.render import BackendUnavailable, gmod_backend, project, render
 from fast2dgs_cli.render.gmod_backend import gmod_available
 
 needs_gmod = pytest.mark.skipif(not gmod_available(), reason="needs a CUDA GPU and a built gmod")
@@ -18,7 +20,7 @@ needs_gmod = pytest.mark.skipif(not gmod_available(), reason="needs a CUDA GPU a
 
 def test_importing_f2dgs_never_imports_gmod() -> None:
     code = "import sys, fast2dgs_cli.render, fast2dgs_cli.codec; assert 'gmod' not in sys.modules"
-    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 @pytest.mark.skipif(gmod_available(), reason="gmod is available here")
@@ -42,3 +44,26 @@ def test_gmod_matches_reference_forward_and_gradients(size: tuple[int, int]) -> 
     assert (ref - gpu).abs().max() < 1e-5
     for a, b in zip(ref_grads, gpu_grads):
         assert torch.allclose(b.cpu(), a, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("centre", [math.inf, -math.inf, math.nan])
+def test_a_picture_without_tile_intersections_is_black_with_zero_gradients(
+    monkeypatch: pytest.MonkeyPatch, centre: float
+) -> None:
+    """The adapter's own short-cut (gmod is never called), run on the CPU: inf or NaN centres give black, not NaN."""
+    monkeypatch.setattr(gmod_backend, "DEVICE", torch.device("cpu"))
+    xy = torch.tensor([[centre, 0.5], [5.0, 5.0], [0.5, 0.5]])
+    scale = torch.tensor([[1.0, 1.0], [1.0, 1.0], [0.0, 2.0]])  # off the picture; zero area
+    params = [t.clone().requires_grad_(True) for t in (xy, scale, torch.zeros(3), torch.rand(3, 3))]
+    image = gmod_backend.rasterize_gmod(project(Gaussians(*params), 20, 27))
+    assert image.shape == (20, 27, 3) and bool((image == 0).all())
+    (image * torch.randn(20, 27, 3)).sum().backward()
+    assert all(p.grad is not None and bool((p.grad == 0).all()) for p in params)
+
+
+@needs_gmod
+def test_finetune_runs_on_the_gpu_and_returns_cpu_tensors() -> None:
+    target = torch.rand(40, 56, 3, generator=torch.Generator().manual_seed(0))
+    result = finetune(random_scene(200, 2), target, FitConfig(steps=5), backend="gmod")
+    assert result.steps == 5 and all(math.isfinite(loss) for loss in result.losses)
+    assert result.gaussians.xy.device.type == "cpu" and result.losses[-1] < result.losses[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from fast2dgs_cli.metrics import ms_ssim, psnr, ssim, to_uint8
@@ -45,3 +46,17 @@ def test_ssim_is_differentiable() -> None:
     value = ssim(b, a)
     value.backward()
     assert 0 < value.item() < 1 and b.grad is not None and b.grad.abs().sum() > 0
+
+
+def test_ssim_builds_its_window_on_the_images_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fit's l1-ssim loss runs on the backend's device: a CPU window would fail on CUDA images."""
+    devices = []
+    convolve = torch.nn.functional.conv2d
+
+    def recording_conv2d(x: torch.Tensor, weight: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+        devices.append(weight.device)
+        return convolve(x, weight, *args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", recording_conv2d)
+    ssim(torch.zeros(16, 16, 3, device="meta"), torch.zeros(16, 16, 3, device="meta"))
+    assert devices and all(device.type == "meta" for device in devices)

@@ -6,12 +6,16 @@ normalized coordinates, a fixed fraction of the mean spacing between ``N`` Gauss
 stops at whichever comes first of the step budget and the wall-time budget. Without an explicit step count,
 ``default_steps`` picks one from the Gaussian density.
 
+The fit runs on the device of the render backend (``render.backend_device``: CUDA for gmod, else the CPU):
+the target, the parameters and the optimizer state are moved there once, and the fitted Gaussians come back
+to the CPU, where quantization works.
+
 The fit works on floats; the picture the decoder draws is settled after quantization, where
 ``refine.refine_colours`` and ``refine_geometry.refine_geometry`` re-choose the codes against it.
 
 The Adam update is the textbook one (Kingma & Ba, bias-corrected, β = (0.9, 0.999), ε = 1e-8) written out
-here: constructing ``torch.optim.Adam`` imports ``torch._dynamo``, about one second of start-up that every
-``f2dgs encode`` run would pay for four tensors.
+here: constructing ``torch.optim.Adam`` imports ``torch._dynamo``, a start-up cost every ``f2dgs encode`` run
+would pay for four tensors.
 """
 
 from __future__ import annotations
@@ -28,19 +32,16 @@ from torch import Tensor
 
 from ..choices import DEFAULT_DENSITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Loss
 from ..gaussians import Gaussians
-from ..render import Backend, render
+from ..render import Backend, backend_device, render, resolve_backend
 
 __all__ = ["XY_STEP", "FitConfig", "FitResult", "Loss", "default_steps", "finetune"]
 
 XY_STEP = 0.075
 """Position learning rate as a fraction of the mean Gaussian spacing ``1/√N`` (normalized coordinates).
 
-Measured on 768×512 crops of training photographs (``sun_hays80``, four images, 50 steps from the prior
-init), against the earlier fixed rate 1.2e-3: +0.01 / +0.01 / +0.07 / +0.18 dB at 2k / 5k / 10k / 20k
-Gaussians (0.06 gave +0.01 / +0.01 / +0.06 / +0.16). A fixed rate moves dense Gaussians by a larger share
-of their spacing: at 20k halving it gained 0.25 dB, at 2k it lost 0.07. Decaying the rates over the run
-(cosine or linear) lost 0.5–0.7 dB at 50 steps: short fits are still travelling, not settling. The gradient
-init, whose positions have further to go, fits slower with it at high density (−0.20 dB at 20k, 50 steps).
+A rate tied to the spacing moves every Gaussian by the same share of the distance to its neighbours, whatever
+the budget; a fixed rate moves dense Gaussians too far and sparse ones too little. The rates stay constant
+over the run: short fits are still travelling, not settling.
 """
 
 
@@ -57,8 +58,7 @@ class FitConfig:
         lr_color: learning rate of colours.
         loss: the loss function.
 
-    The scale, rotation and colour rates are tuned for short runs (Adam, about 100 steps, 768×512, 10k
-    Gaussians): on kodim05 they gave 28.96 dB after 100 steps where a third of them gave 27.35 dB.
+    The scale, rotation and colour rates are tuned for short runs (Adam, about 100 steps).
     """
 
     steps: int | None = None
@@ -122,7 +122,7 @@ class _Adam:
 
 def _loss(kind: Loss, rendered: Tensor, target: Tensor) -> Tensor:
     if kind is Loss.MSE:
-        return F.mse_loss(rendered, target)  # fused both ways: 1.3 ms, mean((a − b)²) 4.3 ms at 768×512
+        return F.mse_loss(rendered, target)  # one fused kernel each way, unlike mean((a − b)²)
     from ..metrics import ssim
 
     l1 = torch.mean(torch.abs(rendered - target))
@@ -142,15 +142,16 @@ def finetune(
         gaussians: the starting point (e.g. from ``init_gaussians``).
         image: the target.
         config: budgets, learning rates and loss.
-        backend: the renderer backend.
+        backend: the renderer backend; the fit runs on its device (``render.backend_device``).
         on_step: called after every step with ``(step, total steps, loss)``, e.g. to drive a progress bar.
+
+    Returns the fitted Gaussians on the CPU.
     """
     height, width = image.shape[:2]
-    target = image.float()
-    xy = gaussians.xy.detach().float().clone().requires_grad_(True)
-    log_scale = gaussians.scale.detach().float().abs().clamp_min(1e-6).log().requires_grad_(True)
-    rotation = gaussians.rotation.detach().float().clone().requires_grad_(True)
-    color = gaussians.color.detach().float().clone().requires_grad_(True)
+    chosen = resolve_backend(backend)
+    device = backend_device(chosen)
+    target = image.float().to(device)
+    xy, log_scale, rotation, color = _parameters(gaussians.to(device=device))
     lr_xy = XY_STEP / math.sqrt(max(len(gaussians), 1)) if config.lr_xy is None else config.lr_xy
     optimizer = _Adam(
         [(xy, lr_xy), (log_scale, config.lr_scale), (rotation, config.lr_rotation), (color, config.lr_color)]
@@ -160,12 +161,12 @@ def finetune(
     start = time.perf_counter()
     collecting = gc.isenabled()
     gc.disable()  # the steps free their objects by reference counting; a full collection would walk every
-    try:  # object torch and numba have loaded, several times per fit (measured: about 5 % of the fit's time)
+    try:  # object torch and numba have loaded, several times per fit
         for step in range(1, steps + 1):
             if config.time_budget is not None and time.perf_counter() - start >= config.time_budget:
                 break
             current = Gaussians(xy, log_scale.exp(), rotation, color)
-            loss = _loss(config.loss, render(current, height, width, backend), target)
+            loss = _loss(config.loss, render(current, height, width, chosen), target)
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
@@ -174,5 +175,14 @@ def finetune(
     finally:
         if collecting:
             gc.enable()
-    fitted = Gaussians(xy, log_scale.exp(), rotation, color).detach()
+    fitted = Gaussians(xy, log_scale.exp(), rotation, color).detach().to(device="cpu")
     return FitResult(fitted, len(losses), time.perf_counter() - start, losses)
+
+
+def _parameters(gaussians: Gaussians) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Fresh leaf tensors on the Gaussians' device: ``xy``, ``log(scale)``, ``rotation``, ``color`` (float32)."""
+    xy = gaussians.xy.detach().float().clone().requires_grad_(True)
+    log_scale = gaussians.scale.detach().float().abs().clamp_min(1e-6).log().requires_grad_(True)
+    rotation = gaussians.rotation.detach().float().clone().requires_grad_(True)
+    color = gaussians.color.detach().float().clone().requires_grad_(True)
+    return xy, log_scale, rotation, color

@@ -7,9 +7,9 @@ Gaussians ──project()──► Projected (xys, conics, colours, radii, tile 
 
 Every backend computes the same image (``formats/g2d.md`` §10); they differ only in speed and in the device
 they run on. ``torch`` is the readable reference; ``cpu`` the fast multithreaded numba kernels (also usable
-without torch: ``render.arrays.render_arrays``); ``gmod`` the CUDA rasterizer of the Image-GS team, used when
-CUDA and gmod are importable. The torch-based names below load on first use, so importing this package (as
-the decoder does) never imports torch.
+without torch: ``render.arrays.render_arrays``); ``gmod`` the CUDA rasterizer of the Image-GS team, used when a
+probe finds it working (``gmod_unavailable_reason`` says why not). The torch-based names below load on first
+use, so importing this package (as the decoder does) never imports torch.
 """
 
 from __future__ import annotations
@@ -20,15 +20,17 @@ from typing import Any
 from .tiles import EPS, TILE, TOP_K
 
 __all__ = [
+    "EPS",
+    "TILE",
+    "TOP_K",
     "Backend",
     "BackendUnavailable",
     "BlendWeights",
-    "EPS",
     "Projected",
-    "TILE",
-    "TOP_K",
     "available_backends",
+    "backend_device",
     "blend_weights",
+    "gmod_unavailable_reason",
     "load_kernels",
     "project",
     "render",
@@ -39,6 +41,8 @@ _LAZY = {
     "Backend": ".backends",
     "BackendUnavailable": ".backends",
     "available_backends": ".backends",
+    "backend_device": ".backends",
+    "gmod_unavailable_reason": ".backends",
     "blend_weights": ".backends",
     "load_kernels": ".backends",
     "render": ".backends",

@@ -12,24 +12,26 @@ from torch import Tensor
 from ..choices import Backend
 from ..errors import SetupError
 from ..gaussians import Gaussians
+from . import gmod_backend
+from .gmod_backend import gmod_unavailable_reason
 from .projection import BlendWeights, Projected, project
 from .reference import blend_weights_reference, rasterize_reference
 
 __all__ = [
-    "Backend", "BackendUnavailable", "available_backends", "blend_weights", "load_kernels", "render", "resolve_backend"
-]  # fmt: skip
+    "Backend",
+    "BackendUnavailable",
+    "available_backends",
+    "backend_device",
+    "blend_weights",
+    "gmod_unavailable_reason",
+    "load_kernels",
+    "render",
+    "resolve_backend",
+]
 
 
 class BackendUnavailable(SetupError, RuntimeError):
     """Raised when a backend that was asked for by name cannot run on this machine."""
-
-
-def _gmod_ready() -> bool:
-    if not torch.cuda.is_available() or importlib.util.find_spec("gmod") is None:
-        return False
-    from .gmod_backend import gmod_available
-
-    return gmod_available()
 
 
 def _cpu_ready() -> bool:
@@ -43,8 +45,8 @@ def available_backends() -> list[Backend]:
 
 @lru_cache(maxsize=1)
 def _probe_backends() -> tuple[Backend, ...]:
-    """Probe once per process (about 0.1 ms, which every ``render`` call would otherwise pay)."""
-    found = [Backend.GMOD] if _gmod_ready() else []
+    """Probe once per process: every ``render`` call asks."""
+    found = [Backend.GMOD] if gmod_unavailable_reason() is None else []
     if _cpu_ready():
         found.append(Backend.CPU)
     return (*found, Backend.TORCH)
@@ -58,11 +60,20 @@ def resolve_backend(backend: Backend | str) -> Backend:
         return available[0]
     if backend not in available:
         reason = {
-            Backend.GMOD: "it needs a CUDA GPU and the gmod package (see README, 'Installing gmod')",
+            Backend.GMOD: f"it needs a CUDA GPU and the gmod package (see README, 'Installing gmod'): "
+            f"{gmod_unavailable_reason()}",
             Backend.CPU: "it needs the numba package",
         }[backend]
         raise BackendUnavailable(f"backend '{backend.value}' is not available: {reason}")
     return backend
+
+
+def backend_device(backend: Backend | str) -> torch.device:
+    """The device ``backend`` renders on, where fitting keeps its tensors: ``cuda`` for gmod, else the CPU.
+
+    ``auto`` is resolved first; raises ``BackendUnavailable`` like ``resolve_backend``.
+    """
+    return gmod_backend.DEVICE if resolve_backend(backend) is Backend.GMOD else torch.device("cpu")
 
 
 def load_kernels(backend: Backend | str = Backend.AUTO) -> float:
@@ -82,9 +93,7 @@ def load_kernels(backend: Backend | str = Backend.AUTO) -> float:
 
 def _rasterizer(backend: Backend) -> Callable[[Projected], Tensor]:
     if backend is Backend.GMOD:
-        from .gmod_backend import rasterize_gmod
-
-        return rasterize_gmod
+        return gmod_backend.rasterize_gmod
     if backend is Backend.CPU:
         from .cpu_backend import rasterize_cpu
 
@@ -113,7 +122,7 @@ def render(gaussians: Gaussians, height: int, width: int, backend: Backend | str
         raise ValueError(f"cannot render a {width}x{height} image")
     chosen = resolve_backend(backend)
     if chosen is Backend.GMOD:
-        gaussians = gaussians.to(device="cuda")
+        gaussians = gaussians.to(device=gmod_backend.DEVICE)
     return _rasterizer(chosen)(_projector(chosen)(gaussians, height, width))
 
 
