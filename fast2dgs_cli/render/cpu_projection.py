@@ -43,7 +43,9 @@ def _project_kernel(xy, scale, cos, sin, width, height, tiles_x, tiles_y, xys, c
         spread = b * b - det
         if spread < _F(0.1):  # torch.clamp(min=0.1), which keeps NaN
             spread = _F(0.1)
-        radius = np.int32(np.ceil(_F(3.0) * np.sqrt(b + np.sqrt(spread))))
+        extent = _F(3.0) * np.sqrt(b + np.sqrt(spread))
+        alive = alive and extent < _F(2.0**31)  # False for NaN: r must fit int32, else culled (formats/g2d.md §10.1)
+        radius = np.int32(np.ceil(extent)) if alive else np.int32(0)
         r = _F(radius) / _F(TILE)
         tx0 = _tile_edge(px / _F(TILE) - r, tiles_x)
         tx1 = _tile_edge(px / _F(TILE) + r + _F(1.0), tiles_x)
