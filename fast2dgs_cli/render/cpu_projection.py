@@ -41,7 +41,7 @@ def _project_kernel(xy, scale, cos, sin, width, height, tiles_x, tiles_y, xys, c
             conics[g, 0], conics[g, 1], conics[g, 2] = _F(0.0), _F(0.0), _F(0.0)
         b = _F(0.5) * (sxx + syy)
         spread = b * b - det
-        if spread < _F(0.1):  # torch.clamp(min=0.1), which keeps NaN
+        if spread < _F(0.1):  # torch.clamp(min=0.1), which keeps NaN  # noqa: PLR1730
             spread = _F(0.1)
         extent = _F(3.0) * np.sqrt(b + np.sqrt(spread))
         alive = alive and extent < _F(2.0**31)  # False for NaN: r must fit int32, else culled (formats/g2d.md §10.1)
@@ -70,7 +70,7 @@ def _covariance(s1, s2, c, s):  # pragma: no cover - compiled
 @njit(cache=True, inline="always")
 def _tile_edge(value, limit):  # pragma: no cover - compiled
     """``trunc(value).clamp(0, limit)`` with NaN mapped to 0, as an int64 (``projection._tile_box``)."""
-    if value != value:
+    if value != value:  # NaN  # noqa: PLR0124
         return 0
     return np.int64(min(max(np.trunc(value), _F(0.0)), limit))
 

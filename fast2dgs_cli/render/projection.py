@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ..gaussians import Gaussians
 
-__all__ = ["TILE", "TOP_K", "EPS", "BlendWeights", "Projected", "TileBins", "project", "bin_tiles", "tile_grid"]
+__all__ = ["EPS", "TILE", "TOP_K", "BlendWeights", "Projected", "TileBins", "bin_tiles", "project", "tile_grid"]
 
 TILE = 16
 """Side of a square tile in pixels; a pixel's candidates are the Gaussians binned to its tile."""
