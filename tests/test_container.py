@@ -35,8 +35,8 @@ CONFORMANCE = Path(__file__).parent.parent / "formats" / "conformance"
 METADATA = {"encoder": "f2dgs test", "seed": "7", "note": "ünïcødé ✓"}
 
 
-def _quantized(n: int = 12, bits: BitDepths = BitDepths()) -> QuantizedGaussians:
-    return quantize(random_scene(n, seed=11), 23, 37, bits)
+def _quantized(n: int = 12, bits: BitDepths | None = None) -> QuantizedGaussians:
+    return quantize(random_scene(n, seed=11), 23, 37, bits or BitDepths())
 
 
 def _chunks(data: bytes) -> list[tuple[int, str, bytes]]:
@@ -296,6 +296,12 @@ def test_conformance_files() -> None:
         assert hashlib.sha256(values).hexdigest() == entry["dequantized_sha256"], name
         image = render(g, q.height, q.width, backend="torch")
         assert hashlib.sha256(generator.to_rgb8(image)).hexdigest() == entry["rgb8_sha256"], name
+        for other in entry.get("renders", []):  # at another size: every std times the factor (g2d.md §10.5)
+            size = (other["height"], other["width"])
+            assert size == (other["factor"] * q.height, other["factor"] * q.width), name
+            image = render(g.resized((q.height, q.width), size), *size, backend="torch")
+            assert hashlib.sha256(generator.to_rgb8(image)).hexdigest() == other["rgb8_sha256"], (name, size)
+    assert any("renders" in entry for entry in expected["files"].values())
 
 
 def test_payload_fuzzing_with_valid_crcs_raises_only_g2d_error(small: bytes) -> None:

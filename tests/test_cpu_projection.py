@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import pytest
 import torch
 from scenes import crowded_scene, degenerate_scene, random_scene
@@ -70,6 +73,30 @@ def test_gradients_are_at_least_as_close_to_float64_as_torch_autograd(seed: int)
         our_error, torch_error = (ours - exact).abs().max(), (torch32 - exact).abs().max()
         message = f"{name}: {our_error:.3g} vs torch {torch_error:.3g}"
         assert our_error <= torch_error + 1e-6 * exact.abs().max(), message
+
+
+def test_a_radius_beyond_int32_culls_in_both_projections() -> None:
+    """``3·sqrt(λ)`` not below 2³¹ culls the Gaussian (formats/g2d.md §10.1), whatever an out-of-range float
+    converts to as an int32; up to the edge, r is drawn as before."""
+    g = random_scene(10, 4)
+    scale, rotation = g.scale.clone(), g.rotation.clone()
+    scale[0] = math.exp(20.0)  # ln s = (20, 20): 3·sqrt(λ) ≈ 1.46e9 at the stored 16×16, 2.9e9 at 32×32
+    edge = [np.float32(715827648.0 + 64.0 * k) for k in range(8)]  # consecutive float32s around 2³¹ / 3
+    scale[2:], rotation[2:] = torch.tensor(edge)[:, None].expand(8, 2), 0.0
+    stored = Gaussians(g.xy, scale, rotation, g.color)
+    double = stored.resized((16, 16), (32, 32))
+    ours, ref = project_cpu(double, 32, 32), project(double, 32, 32)
+    for name in FIELDS:
+        assert torch.equal(getattr(ours, name), getattr(ref, name)), name
+    assert ref.radii[0] == 0 and not ref.tile_box[0].any() and bool((ref.radii[2:] == 0).all())
+    # at 16×16, row 0 is drawn (its r may differ in the last place: torch's float32 sqrt is not correctly
+    # rounded); the edge rows are isotropic at θ = 0, so λ = s² + sqrt(0.1) rounds to s² and 3·sqrt(λ) to 3·s
+    extents = [np.float32(3.0) * np.sqrt(s * s) for s in edge]
+    fits = [bool(e < 2.0**31) for e in extents]
+    assert fits == [True] * 4 + [False] * 4
+    for p in (project_cpu(stored, 16, 16), project(stored, 16, 16)):
+        assert p.radii[0] > 1.4e9 and p.tile_box[0].tolist() == [0, 1, 0, 1]
+        assert p.radii[2:].tolist() == [int(e) if f else 0 for e, f in zip(extents, fits)]
 
 
 def test_culled_gaussians_get_zero_gradients() -> None:

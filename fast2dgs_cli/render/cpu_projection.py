@@ -1,10 +1,11 @@
 """The cpu backend's projection: ``projection.project`` fused into one numba kernel, with its exact gradient.
 
-``project`` is the source of truth for the pixel conventions; this module computes the very same
-``Projected`` fields (bit for bit: the same float32 operations in the same order, the tests compare every
-field) from NumPy arrays, in one parallel kernel instead of many small torch operations. ``cos θ`` and
-``sin θ`` are inputs, so the caller decides how they round (``cpu_backend`` uses torch's, as ``project``
-does). Like ``cpu_kernels``, the kernels compile on first use and are cached on disk.
+``project`` is the source of truth for the pixel conventions; this module computes the same ``Projected``
+fields from NumPy arrays with the same float32 operations in the same order (equal but for the last bit of
+torch's ``sqrt``, which is not always correctly rounded: ``formats/g2d.md`` §10 allows it), in one parallel
+kernel instead of many small torch operations. ``cos θ`` and ``sin θ`` are inputs, so the caller decides how
+they round (``cpu_backend`` uses torch's, as ``project`` does). Like ``cpu_kernels``, the kernels compile on
+first use and are cached on disk.
 """
 
 from __future__ import annotations
@@ -34,9 +35,11 @@ def _project_kernel(xy, scale, cos, sin, width, height, tiles_x, tiles_y, xys, c
             conics[g, 0], conics[g, 1], conics[g, 2] = _F(0.0), _F(0.0), _F(0.0)
         b = _F(0.5) * (sxx + syy)
         spread = b * b - det
-        if spread < _F(0.1):  # torch.clamp(min=0.1), which keeps NaN
+        if spread < _F(0.1):  # torch.clamp(min=0.1), which keeps NaN  # noqa: PLR1730
             spread = _F(0.1)
-        radius = np.int32(np.ceil(_F(3.0) * np.sqrt(b + np.sqrt(spread))))
+        extent = _F(3.0) * np.sqrt(b + np.sqrt(spread))
+        alive = alive and extent < _F(2.0**31)  # False for NaN: r must fit int32, else culled (formats/g2d.md §10.1)
+        radius = np.int32(np.ceil(extent)) if alive else np.int32(0)
         r = _F(radius) / _F(TILE)
         tx0 = _tile_edge(px / _F(TILE) - r, tiles_x)
         tx1 = _tile_edge(px / _F(TILE) + r + _F(1.0), tiles_x)
@@ -61,7 +64,7 @@ def _covariance(s1, s2, c, s):  # pragma: no cover - compiled
 @njit(cache=True, inline="always")
 def _tile_edge(value, limit):  # pragma: no cover - compiled
     """``trunc(value).clamp(0, limit)`` with NaN mapped to 0, as an int64 (``projection._tile_box``)."""
-    if value != value:
+    if value != value:  # NaN  # noqa: PLR0124
         return 0
     return np.int64(min(max(np.trunc(value), _F(0.0)), limit))
 

@@ -23,7 +23,7 @@ from torch import Tensor
 from ..gaussians import Gaussians
 from .tiles import EPS, TILE, TOP_K, tile_grid
 
-__all__ = ["TILE", "TOP_K", "EPS", "BlendWeights", "Projected", "TileBins", "project", "bin_tiles", "tile_grid"]
+__all__ = ["EPS", "TILE", "TOP_K", "BlendWeights", "Projected", "TileBins", "bin_tiles", "project", "tile_grid"]
 
 
 
@@ -103,7 +103,9 @@ def project(gaussians: Gaussians, height: int, width: int) -> Projected:
     with torch.no_grad():
         b = 0.5 * (sxx + syy)
         lam = b + torch.sqrt(torch.clamp(b * b - det, min=0.1))
-        radii = torch.ceil(3.0 * torch.sqrt(lam)).to(torch.int32)
+        extent = 3.0 * torch.sqrt(lam)
+        alive = alive & (extent < 2.0**31)  # False for NaN: r must fit int32, else culled (formats/g2d.md §10.1)
+        radii = torch.ceil(torch.where(alive, extent, 0.0)).to(torch.int32)
         radii = torch.where(alive, radii, torch.zeros_like(radii))
         tile_box = _tile_box(xys.detach(), radii, height, width)
         empty = (tile_box[:, 1] <= tile_box[:, 0]) | (tile_box[:, 3] <= tile_box[:, 2]) | ~alive
