@@ -5,6 +5,9 @@ as a user meets it. Rounds interleave the two commands so that host noise hits b
 median wall time and the median peak resident memory (``ru_maxrss`` of the process). The AVIF file is Pillow's
 AVIF at the highest quality within the `.g2d` file's bytes; its command opens, decodes and writes the same PNG.
 
+Run it with the Python of an install made as the README makes it (``pip install .``, no extras): numba imports
+SciPy whenever SciPy is installed (the ``bench`` extra brings it), which adds about a tenth of a second.
+
     python benchmarks/decode_speed.py --images kodim05 kodim19 --rounds 7
 """
 

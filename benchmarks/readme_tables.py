@@ -323,6 +323,26 @@ def headline_table() -> str:
     return "\n".join(lines)
 
 
+def decode_speed_table() -> str:
+    """Whole-process ``f2dgs decode`` against Pillow's AVIF decode, from ``decode_speed.json`` (decode_speed.py)."""
+    path = RESULTS / "decode_speed.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/decode_speed.py`._"
+    data = json.loads(path.read_text())
+    lines = [
+        "| image | .g2d bytes | f2dgs decode s | f2dgs peak MiB | AVIF bytes | AVIF decode s | AVIF peak MiB |",
+        "|---|" + "---:|" * 6,
+    ]
+    for row in data["images"]:
+        ours, avif = row["f2dgs"], row["avif"]
+        lines.append(
+            f"| {row['image']} | {row['g2d_bytes']} | {ours['wall_s_median']:.3f} | {ours['peak_mib_median']:.0f} | "
+            f"{row['avif_bytes']} | {avif['wall_s_median']:.3f} | {avif['peak_mib_median']:.0f} |"
+        )
+    lines += ["", f"Medians of {data['rounds']} interleaved fresh processes each; {describe_machine(data['machine'])}."]
+    return "\n".join(lines)
+
+
 def baselines_table() -> str:
     """f2dgs vs the baselines at f2dgs's own file sizes, from ``kodak-10000.json``'s ``baselines``."""
     path = RESULTS / "kodak-10000.json"
@@ -395,6 +415,7 @@ DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
         "entropy-coders": entropy_coders_table,
         "render-speed": render_speed_table,
         "encode-speed": encode_speed_table,
+        "decode-speed": decode_speed_table,
         "prior": prior_table,
         "headroom": headroom_table,
         "train-reproduction": train_reproduction_table,

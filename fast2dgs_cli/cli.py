@@ -13,15 +13,17 @@ import os
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
 from . import F2dgsError, __version__, batch
 from .batch import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 class _Commands(TyperGroup):
@@ -101,6 +103,8 @@ def main_options(
 
 
 def _progress() -> Progress:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # lazy: slow
+
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),

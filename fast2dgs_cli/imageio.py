@@ -36,8 +36,10 @@ MAX_SIDE = 16384
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
                   ".bmp": "BMP", ".ppm": "PPM"}  # fmt: skip
 """Pillow format written for a decoded picture, by the output's suffix; any other name (or stdout) gets PNG."""
-_SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}}
-"""Lossy formats at high fidelity: JPEG at quality 95 without chroma subsampling, WebP lossless."""
+_SAVE_OPTIONS = {"JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}, "PNG": {"compress_level": 3}}
+"""Lossy formats at high fidelity: JPEG at quality 95 without chroma subsampling, WebP lossless; PNG at zlib
+level 3, which writes a decoded picture in well under half the time of the default level 6 for a file a few
+percent larger."""
 
 
 class ImageError(F2dgsError, ValueError):
