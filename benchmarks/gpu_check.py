@@ -272,7 +272,7 @@ def _checks(args: argparse.Namespace) -> dict[str, object]:
         record = parity(scene, height, width, "gmod")
         parities.append(where | record | {"passed": parity_passed(record)})
         print(f"  {name} {height}x{width}: binning {binning[-1]['passed']}, parity {parities[-1]['passed']}")
-    image = load_image(args.image).pixels
+    image = torch.from_numpy(load_image(args.image).pixels)
     fit = finetune_check(image, min(2500, image.shape[0] * image.shape[1]), args.fit_steps)
     print(f"  finetune: {fit['passed']} (final loss gap {fit['final_loss_gap']:.2e})")
     speeds = []

@@ -40,7 +40,7 @@ BD_WINDOW = (0.15, 1.0)
 def measure_image(image: torch.Tensor, stem: str, target: float) -> list[dict[str, object]]:
     """f2dgs at ``target`` bpp and every baseline within its bytes: one record per codec."""
     from fast2dgs_cli.baselines import BASELINES, encode_within
-    from fast2dgs_cli.codec import decode_g2d
+    from fast2dgs_cli.decode import decode_g2d
     from fast2dgs_cli.metrics import ms_ssim, psnr, to_uint8
     from fast2dgs_cli.rate import encode_to_bpp
 
@@ -50,7 +50,7 @@ def measure_image(image: torch.Tensor, stem: str, target: float) -> list[dict[st
     result = encode_to_bpp(image, target)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
-    decoded = to_uint8(decode_g2d(result.data))
+    decoded = to_uint8(torch.from_numpy(decode_g2d(result.data)))
     decode_s = time.perf_counter() - start
 
     def row(codec: str, size: int, pixels: torch.Tensor, enc: float, dec: float, **extra) -> dict[str, object]:

@@ -112,6 +112,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # no bar, and no stray line, in logs and pipes
     )
 
 
@@ -126,12 +127,14 @@ def _prepare_encoder(settings: batch.EncodeSettings) -> None:
 
 def _run(jobs: list[batch.Job], work, label: str, report_ok: bool = True) -> list[batch.FileResult]:
     """Run ``work`` over ``jobs`` with a progress bar, printing each file's line (a lone file's failure exits)."""
+    from rich.markup import escape
+
     with _progress() as progress:
         overall = progress.add_task(label, total=len(jobs)) if len(jobs) > 1 else None
         tasks: dict[str, object] = {}
 
         def on_start(job: batch.Job):
-            task = progress.add_task(f"{label} {job.name}", total=None)
+            task = progress.add_task(escape(f"{label} {job.name}"), total=None)
             tasks[job.name] = task
             return lambda step, total, _: progress.update(task, completed=step, total=total)
 
@@ -139,15 +142,16 @@ def _run(jobs: list[batch.Job], work, label: str, report_ok: bool = True) -> lis
             progress.remove_task(tasks.pop(result.job.name))
             for warning in result.warnings:
                 _say(err, f"warning: {result.job.name}: {warning}")
-            if result.status != "ok" and len(jobs) == 1:
-                _fail(f"{result.job.name}: {result.message}")
             if result.status == "ok" and report_ok:
                 _say(err, f"{result.job.name}: {result.message}")
             _resume_collector()
             if overall is not None:
                 progress.advance(overall)
 
-        return batch.run_batch(jobs, work, on_start, on_done)
+        results = batch.run_batch(jobs, work, on_start, on_done)
+    if len(results) == 1 and results[0].status != "ok":
+        _fail(f"{results[0].job.name}: {results[0].message}")
+    return results
 
 
 def _exit_if_failed(results: list[batch.FileResult]) -> None:

@@ -1,53 +1,84 @@
 """Decoding: `.g2d` bytes → picture, at the stored size or any other.
 
 ```
-decode_g2d:  bytes ─► read_g2d ─► dequantize_arrays ─► resize_arrays ─► render_arrays (cpu) ─► [H, W, 3]
+decode_g2d:  bytes ─► read_header ─► limits ─► read_g2d ─► dequantize_arrays ─► resize_arrays
+             ─► render_arrays (cpu) ─► [H, W, 3]
 ```
 Decoding needs no network weights (everything it uses is in the file) and, on the cpu backend, no torch:
 numpy, numba and the container only. The torch and gmod backends load torch when asked for.
+
+A file cannot make the decoder do unbounded work (``formats/g2d.md`` §13): the header is checked first (no
+more Gaussians than reference pixels, an output of at most ``max_pixels``), then the rasterizer's work
+(``render.arrays.MAX_INTERSECTIONS``), each before anything is allocated for it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import math
 
 import numpy as np
 
 from .choices import Backend
-from .container import G2DFile, read_g2d
+from .container import read_g2d, read_header
 from .errors import RequestError
-from .imageio import MAX_SIDE, encode_picture
+from .imageio import MAX_PIXELS, MAX_SIDE, encode_picture
 from .representation import dequantize_arrays, resize_arrays
 
 __all__ = ["decode_g2d", "decode_picture", "output_size"]
 
 
 def output_size(
-    file: G2DFile, width: int | None = None, height: int | None = None, scale: float | None = None
+    reference: tuple[int, int],
+    width: int | None = None,
+    height: int | None = None,
+    scale: float | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[int, int]:
-    """The ``(height, width)`` to decode at: the stored size, a scale of it, or an explicit size.
+    """The ``(height, width)`` to decode a file of ``reference`` ``(height, width)`` at: the stored size, a scale
+    of it, or an explicit size (with one side given, the other follows the stored aspect ratio).
 
-    With only one of ``width``/``height`` the other follows the stored aspect ratio. Raises ``RequestError``
-    for a size below 1 or above ``MAX_SIDE`` pixels on either side.
+    Raises ``RequestError`` for a size below 1 or above ``MAX_SIDE`` on a side, or above ``max_pixels`` in all.
     """
-    ref_h, ref_w = file.gaussians.height, file.gaussians.width
+    ref_h, ref_w = reference
     if scale is not None:
         if width is not None or height is not None:
             raise RequestError("give either --scale or --width/--height, not both")
-        if not scale > 0:
-            raise RequestError(f"scale must be positive, got {scale}")
-        height, width = max(1, round(ref_h * scale)), max(1, round(ref_w * scale))
+        if not (math.isfinite(scale) and scale > 0):
+            raise RequestError(f"scale must be a positive number, got {scale}")
+        exact_h, exact_w = ref_h * scale, ref_w * scale
     elif width is None and height is None:
-        height, width = ref_h, ref_w
+        exact_h, exact_w = ref_h, ref_w
     elif width is None:
-        width = max(1, round(ref_w * height / ref_h))
+        exact_h, exact_w = height, ref_w * height / ref_h
     elif height is None:
-        height = max(1, round(ref_h * width / ref_w))
-    if width < 1 or height < 1:
-        raise RequestError(f"output size must be positive, got {width}x{height}")
-    if max(width, height) > MAX_SIDE:
-        raise RequestError(f"output size {width}x{height} is larger than {MAX_SIDE} pixels per side")
+        exact_h, exact_w = ref_h * width / ref_w, width
+    else:
+        exact_h, exact_w = height, width
+    if max(exact_h, exact_w) > MAX_SIDE:
+        raise RequestError(f"output size {exact_w:.0f}x{exact_h:.0f} is larger than {MAX_SIDE} pixels per side")
+    height, width = max(1, round(exact_h)), max(1, round(exact_w))
+    if height * width > max_pixels:
+        raise RequestError(
+            f"output size {width}x{height} has {height * width} pixels; the limit is {max_pixels} (--max-pixels)"
+        )
     return height, width
+
+
+MAX_GAUSSIANS_PER_BYTE = 8
+"""A file may hold at most this many Gaussians per byte of its size: fewer than one bit per Gaussian cannot
+describe distinct Gaussians, only a flood of copies (``formats/g2d.md`` §13)."""
+
+
+def check_count(width: int, height: int, count: int, size: int) -> None:
+    """Refuse (``RequestError``) a file of ``size`` bytes with more Gaussians than reference pixels, or more than
+    ``MAX_GAUSSIANS_PER_BYTE`` per byte (``formats/g2d.md`` §13)."""
+    if count > width * height:
+        raise RequestError(f"{count} Gaussians for {width}x{height} pixels: more than one per pixel is refused")
+    if count > MAX_GAUSSIANS_PER_BYTE * size:
+        raise RequestError(
+            f"{count} Gaussians in {size} bytes: more than {MAX_GAUSSIANS_PER_BYTE} per byte of the file is refused"
+        )
 
 
 def _numpy_backend(backend: Backend) -> bool:
@@ -58,27 +89,13 @@ def _numpy_backend(backend: Backend) -> bool:
     return backend is Backend.CPU and numba_here
 
 
-def decode_g2d(
-    data: bytes | G2DFile, size: tuple[int, int] | None = None, backend: Backend | str = Backend.AUTO
-) -> np.ndarray:
-    """Decode a `.g2d` file (its bytes, or the parsed file) to an ``[H, W, 3]`` float32 picture.
-
-    Args:
-        data: the file's bytes (untrusted: malformed input raises ``G2DError``) or a parsed ``G2DFile``.
-        size: ``(height, width)`` to render at; the stored size by default.
-        backend: the renderer backend.
-    """
-    file = read_g2d(data) if isinstance(data, (bytes, bytearray, memoryview)) else data
-    ref = (file.gaussians.height, file.gaussians.width)
-    height, width = size or ref
-    values = dequantize_arrays(file.gaussians)
-    if (height, width) != ref:
-        values = resize_arrays(values, ref, (height, width))
+def _render(values: dict[str, np.ndarray], size: tuple[int, int], backend: Backend | str) -> np.ndarray:
+    """Render dequantized values (already expressed for ``size``) to ``[H, W, 3]`` float32 on ``backend``."""
     backend = Backend(backend)
     if _numpy_backend(backend):
         from .render.arrays import render_arrays
 
-        return render_arrays(values, height, width)
+        return render_arrays(values, *size)
     import torch
 
     from .gaussians import Gaussians
@@ -86,7 +103,32 @@ def decode_g2d(
 
     gaussians = Gaussians(**{name: torch.from_numpy(np.ascontiguousarray(v)) for name, v in values.items()})
     with torch.no_grad():
-        return render(gaussians, height, width, backend).cpu().numpy()
+        return render(gaussians, *size, backend).cpu().numpy()
+
+
+def decode_g2d(
+    data: bytes,
+    size: tuple[int, int] | None = None,
+    backend: Backend | str = Backend.AUTO,
+    max_pixels: int = MAX_PIXELS,
+) -> np.ndarray:
+    """Decode `.g2d` bytes to an ``[H, W, 3]`` float32 picture.
+
+    Args:
+        data: the file's bytes (untrusted: malformed input raises ``G2DError``).
+        size: ``(height, width)`` to render at; the stored size by default.
+        backend: the renderer backend.
+        max_pixels: the largest output accepted (``RequestError`` beyond it, and for a file asking for too
+            much work).
+    """
+    ref_w, ref_h, count = read_header(data)
+    check_count(ref_w, ref_h, count, len(data))
+    height, width = size or (ref_h, ref_w)
+    size = output_size((ref_h, ref_w), width, height, max_pixels=max_pixels)
+    values = dequantize_arrays(read_g2d(data).gaussians)
+    if size != (ref_h, ref_w):
+        values = resize_arrays(values, (ref_h, ref_w), size)
+    return _render(values, size, backend)
 
 
 def decode_picture(
@@ -96,11 +138,12 @@ def decode_picture(
     height: int | None = None,
     scale: float | None = None,
     backend: Backend | str = Backend.AUTO,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[bytes, tuple[int, int]]:
-    """Decode `.g2d` bytes to an image file's bytes (its format from ``suffix``), parsing the file once.
+    """Decode `.g2d` bytes to an image file's bytes (its format from ``suffix``).
 
     Returns the image bytes and the ``(height, width)`` decoded at (``output_size``).
     """
-    file = read_g2d(data)
-    size = output_size(file, width=width, height=height, scale=scale)
-    return encode_picture(decode_g2d(file, size, backend), suffix), size
+    ref_w, ref_h, _ = read_header(data)
+    size = output_size((ref_h, ref_w), width, height, scale, max_pixels)
+    return encode_picture(decode_g2d(data, size, backend, max_pixels), suffix), size

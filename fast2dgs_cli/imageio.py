@@ -27,11 +27,15 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from .errors import F2dgsError
 
 __all__ = [
-    "MAX_SIDE", "OUTPUT_FORMATS", "ImageError", "LoadedImage", "atomic_write", "encode_picture", "load_image", "to_rgb8"
+    "MAX_PIXELS", "MAX_SIDE", "OUTPUT_FORMATS", "ImageError", "LoadedImage", "atomic_write", "encode_picture",
+    "load_image", "to_rgb8",
 ]  # fmt: skip
 
 MAX_SIDE = 16384
 """Largest accepted width or height in pixels (the `.g2d` container's limit too)."""
+MAX_PIXELS = 40_000_000
+"""Default largest picture, in pixels, read for encoding or written by decoding (``--max-pixels``): an encode
+of this size fits in the memory of a 24 GB machine (``docs/cli.md``)."""
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
                   ".bmp": "BMP", ".ppm": "PPM"}  # fmt: skip
@@ -106,7 +110,16 @@ def to_rgb8(image: np.ndarray) -> np.ndarray:
     """``[H, W, 3]`` float in [0, 1] → uint8: ``round(clamp(x, 0, 1) · 255)`` in float32, ties to even."""
     if image.dtype == np.uint8:
         return image
-    return np.round(np.clip(image.astype(np.float32), 0.0, 1.0) * np.float32(255.0)).astype(np.uint8)
+    out = np.empty(image.shape, np.uint8)
+    rows = max(1, _CONVERT_ELEMENTS // max(1, image[0].size))
+    for top in range(0, image.shape[0], rows):  # in bands of rows: temporaries stay small at any size
+        band = np.clip(image[top : top + rows].astype(np.float32), 0.0, 1.0) * np.float32(255.0)
+        out[top : top + rows] = np.round(band)
+    return out
+
+
+_CONVERT_ELEMENTS = 1 << 22
+"""Float values converted to 8 bits at a time by ``to_rgb8``."""
 
 
 def encode_picture(image: np.ndarray, suffix: str = ".png") -> bytes:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import RequestError
 
-__all__ = ["IMAGE_SUFFIXES", "Job", "plan_jobs"]
+__all__ = ["IMAGE_SUFFIXES", "Job", "plan_jobs", "printable"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif", ".ppm", ".pgm", ".pnm")
 
@@ -90,7 +90,7 @@ def plan_jobs(
     jobs: list[Job] = []
     planned: set[Path] = set()
     for source in sources:
-        name = "<stdin>" if source is None else str(source)
+        name = "<stdin>" if source is None else printable(str(source))
         if source is None:
             target = None if output in (None, "-") else Path(output)
         elif out_dir is not None:
@@ -103,6 +103,11 @@ def plan_jobs(
         if target is not None:
             planned.add(target.resolve())
     return jobs
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) escaped, so that it stays on one line."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 def _refusal(source: Path | None, target: Path | None, planned: set[Path], force: bool) -> str:

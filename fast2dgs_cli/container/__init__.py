@@ -18,7 +18,7 @@ from .format import (
     G2DFile,
 )
 from .info import describe
-from .reader import accept, read_g2d
+from .reader import accept, read_g2d, read_header
 from .writer import write_g2d
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "accept",
     "describe",
     "read_g2d",
+    "read_header",
     "write_g2d",
 ]

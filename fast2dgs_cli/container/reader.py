@@ -29,7 +29,7 @@ from .format import (
 from .metadata import decode_metadata
 from .streams import decode_attribute, raw_size
 
-__all__ = ["accept", "read_g2d"]
+__all__ = ["accept", "read_g2d", "read_header"]
 
 SUPPORTED_MAJOR = CONTAINER_VERSION[0]
 _CHUNK_OVERHEAD = CHUNK_HEAD.size + 4
@@ -62,6 +62,12 @@ def _read_header(data: bytes) -> tuple[tuple[int, int], int, int, int]:
     if count > MAX_GAUSSIANS:
         raise G2DError("header", 20, f"{count} Gaussians exceed the limit of {MAX_GAUSSIANS}")
     return (major, minor), width, height, count
+
+
+def read_header(data: bytes) -> tuple[int, int, int]:
+    """Check only the magic and the fixed header: ``(width, height, count)``, before any decompression."""
+    _, width, height, count = _read_header(bytes(data[:HEADER_END]))
+    return width, height, count
 
 
 def _next_chunk(data: bytes, at: int) -> tuple[str, bytes]:
