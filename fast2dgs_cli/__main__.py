@@ -1,5 +1,5 @@
 """``python -m fast2dgs_cli`` runs the ``f2dgs`` command line."""
 
-from .cli import main
+from .entry import main
 
 main()

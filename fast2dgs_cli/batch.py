@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .choices import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
+from .container import MAX_GAUSSIANS
 from .errors import F2dgsError, SetupError
-from .imageio import OUTPUT_FORMATS, atomic_write
+from .imageio import MAX_PIXELS, MAX_SIDE, OUTPUT_FORMATS, atomic_write
+from .interrupts import raise_if_interrupted
 from .paths import IMAGE_SUFFIXES, Job, plan_jobs
 
 __all__ = [
@@ -28,6 +30,10 @@ __all__ = [
     "DEFAULT_QUALITY",
     "DEFAULT_STEPS",
     "MAX_DEFAULT_STEPS",
+    "MAX_GAUSSIANS",
+    "MAX_INPUT_BYTES",
+    "MAX_PIXELS",
+    "MAX_SIDE",
     "Backend",
     "DecodeSettings",
     "EncodeSettings",
@@ -50,6 +56,9 @@ __all__ = [
 
 StepCallback = Callable[[int, int, float], None]
 """Fine-tuning progress: ``(step, total steps, loss)``."""
+MAX_INPUT_BYTES = 1 << 30
+"""Largest input file (or stdin) read: far above any image of ``MAX_PIXELS`` or any `.g2d` file, and a bound on
+what a stream without end can make the process hold."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,7 @@ class EncodeSettings:
     init: InitMethod = InitMethod.PRIOR
     loss: Loss = Loss.MSE
     backend: Backend = Backend.AUTO
+    max_pixels: int = MAX_PIXELS
 
     def __post_init__(self) -> None:
         if sum(value is not None for value in (self.quality, self.bpp, self.gaussians)) > 1:
@@ -88,6 +98,7 @@ class DecodeSettings:
     height: int | None = None
     scale: float | None = None
     backend: Backend = Backend.AUTO
+    max_pixels: int = MAX_PIXELS
 
 
 @dataclass
@@ -143,6 +154,7 @@ def prepare_encoder(settings: EncodeSettings) -> tuple[float, bool]:
     from .codec import prepare_encoder as prepare
 
     seconds = prepare(settings.options())
+    raise_if_interrupted()
     return seconds, seconds > COMPILED_S
 
 
@@ -172,21 +184,36 @@ def bench_summary(results: list[FileResult], settings: EncodeSettings, folder: P
 
 
 def _read(job: Job) -> bytes:
-    if job.source is None:
-        return sys.stdin.buffer.read()
+    """The job's input, at most ``MAX_INPUT_BYTES`` of it (``F2dgsError`` beyond, or when it cannot be read)."""
+    name = "stdin" if job.source is None else str(job.source)
     try:
-        return job.source.read_bytes()
+        if job.source is None:
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with open(job.source, "rb") as handle:
+                data = handle.read(MAX_INPUT_BYTES + 1)
     except OSError as error:
-        raise F2dgsError(f"cannot read {job.source}: {error.strerror}") from None
+        raise F2dgsError(f"cannot read {name}: {error.strerror}") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise F2dgsError(f"{name} holds more than {MAX_INPUT_BYTES} bytes, the input limit")
+    return data
 
 
 def _write(job: Job, data: bytes) -> None:
+    """Write the job's output: atomically to its file, never replacing one unless ``job.overwrite``; or stdout."""
     if job.target is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        if sys.stdout is None:
+            raise F2dgsError("cannot write to stdout: it is closed")
+        try:
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        except OSError as error:
+            raise F2dgsError(f"cannot write to stdout: {error.strerror or error}") from None
         return
     try:
-        atomic_write(job.target, data)
+        atomic_write(job.target, data, overwrite=job.overwrite)
+    except FileExistsError:
+        raise F2dgsError(f"{job.target} exists (use --force to overwrite)") from None
     except OSError as error:
         raise F2dgsError(f"cannot write {job.target}: {error.strerror}") from None
 
@@ -199,7 +226,7 @@ def encode_file(job: Job, settings: EncodeSettings, on_step: StepCallback | None
     from .rate import RateChoice, encode_at_rate
 
     start = time.perf_counter()
-    image = load_image(_read(job))
+    image = load_image(_read(job), settings.max_pixels)
     height, width = image.pixels.shape[:2]
     warnings = ["alpha channel discarded"] if image.had_alpha else []
     if settings.gaussians is not None and settings.gaussians > height * width:
@@ -223,7 +250,7 @@ def decode_file(job: Job, settings: DecodeSettings) -> FileResult:
     start = time.perf_counter()
     suffix = "" if job.target is None else job.target.suffix
     picture, (height, width) = decode_picture(
-        _read(job), suffix, settings.width, settings.height, settings.scale, settings.backend
+        _read(job), suffix, settings.width, settings.height, settings.scale, settings.backend, settings.max_pixels
     )
     _write(job, picture)
     return FileResult(job, "ok", f"decoded at {width}x{height}", seconds=time.perf_counter() - start)
@@ -255,6 +282,7 @@ def run_batch(
     goes on. Raises ``SetupError`` (which every file would meet) at once."""
     results = []
     for job in jobs:
+        raise_if_interrupted()
         on_step = on_start(job)
         try:
             if job.error:

@@ -9,7 +9,7 @@ Every expected failure of the library is an ``F2dgsError``, printed as one line 
 from __future__ import annotations
 
 import gc
-import os
+import math
 import shlex
 import sys
 from pathlib import Path
@@ -20,20 +20,46 @@ from rich.console import Console
 from typer.core import TyperGroup
 
 from . import F2dgsError, __version__, batch
-from .batch import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
+from .batch import (
+    DEFAULT_GAUSSIANS,
+    DEFAULT_QUALITY,
+    DEFAULT_STEPS,
+    MAX_DEFAULT_STEPS,
+    MAX_GAUSSIANS,
+    MAX_PIXELS,
+    MAX_SIDE,
+    Backend,
+    InitMethod,
+    Loss,
+)
 
 if TYPE_CHECKING:
     from rich.progress import Progress
 
 
 class _Commands(TyperGroup):
-    """The command group: the one place where the library's expected failures become an error line, exit 1."""
+    """The command group: the one place where failures become one error line. The library's expected failures
+    exit 1; usage errors exit 2 with a pointer to ``--help``; an interrupt exits 130 (SIGINT) or 143 (SIGTERM)."""
 
     def invoke(self, ctx: typer.Context) -> object:
         try:
             return super().invoke(ctx)
         except F2dgsError as error:
             _fail(str(error))
+
+    def main(self, *args: object, standalone_mode: bool = True, **kwargs: object) -> object:
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except Exception as error:
+            if not hasattr(error, "format_message"):  # not a usage error of Typer's (vendored) click
+                raise
+            context = getattr(error, "ctx", None)
+            hint = f" (see '{context.command_path} --help')" if context is not None else ""
+            _say(err, f"error: {error.format_message()}{hint}")
+            code = getattr(error, "exit_code", 2)
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(
@@ -49,6 +75,12 @@ err = Console(stderr=True, soft_wrap=True, highlight=False)
 out = Console(highlight=False)
 
 EXIT_FAILURE = 1
+MAX_STEPS = 100_000
+"""Most fine-tuning steps accepted (far beyond where the fit stops gaining)."""
+MAX_TIME = 86_400.0
+"""Most fine-tuning seconds accepted per image (a day)."""
+MAX_BPP = 64.0
+"""Largest --bpp accepted (no file of one Gaussian per pixel comes near it)."""
 STEPS_HELP = (
     f"Fine-tuning steps (default: {DEFAULT_STEPS} at quality 70's density of Gaussians and above, up to "
     f"{MAX_DEFAULT_STEPS} at half of it and below). After quantization the codes are re-chosen for the "
@@ -56,9 +88,18 @@ STEPS_HELP = (
 )
 
 ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
-SeedOption = Annotated[int, typer.Option(help="Seed: the same seed and input give the same bytes.")]
+SeedOption = Annotated[
+    int, typer.Option(min=0, max=2**63 - 1, help="Seed: the same seed and input give the same bytes.")
+]
+MaxPixelsOption = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels", min=1, max=MAX_SIDE * MAX_SIDE,
+        help="Refuse pictures of more pixels than this (the limit is checked before any memory is used for them).",
+    ),
+]
 BackendOption = Annotated[Backend, typer.Option(help="Renderer: auto picks gmod on a CUDA GPU, else cpu.")]
-StepsOption = Annotated[int | None, typer.Option(min=0, help=STEPS_HELP)]
+StepsOption = Annotated[int | None, typer.Option(min=0, max=MAX_STEPS, help=STEPS_HELP)]
 InitOption = Annotated[
     InitMethod, typer.Option(help="Initial Gaussians: the Deep Gaussian Prior networks, or a heuristic.")
 ]
@@ -188,24 +229,32 @@ def encode(
     bpp: Annotated[
         float | None,
         typer.Option(
-            "--bpp", min=0.001,
+            "--bpp", min=0.001, max=MAX_BPP,
             help="Largest file size in bits per pixel: finds the largest budget that fits, estimated from the "
             "initialization, then checked by full encodes (usually 1, at most 4 per image).",
         ),
     ] = None,
     gaussians: Annotated[
         int | None,
-        typer.Option("--gaussians", "-n", min=1, help="Exact Gaussian budget per image, at most one per pixel."),
+        typer.Option(
+            "--gaussians", "-n", min=1, max=MAX_GAUSSIANS,
+            help="Exact Gaussian budget per image, at most one per pixel.",
+        ),
     ] = None,
     steps: StepsOption = None,
     time_budget: Annotated[
-        float | None, typer.Option("--time", min=0.0, help="Maximum fine-tuning seconds per image.")
+        float | None,
+        typer.Option(
+            "--time", min=0.0, max=MAX_TIME,
+            help="Maximum fine-tuning seconds per image (the output then depends on the machine's speed).",
+        ),
     ] = None,
     seed: SeedOption = 0,
     init: InitOption = InitMethod.PRIOR,
     loss: Annotated[Loss, typer.Option(help="Fine-tuning loss.")] = Loss.MSE,
     backend: BackendOption = Backend.AUTO,
     force: ForceOption = False,
+    max_pixels: MaxPixelsOption = MAX_PIXELS,
 ) -> None:
     """Encode images to .g2d files (one summary line per file on stderr).
 
@@ -215,7 +264,9 @@ def encode(
     discarded. The size is set by one of -q/--quality (default), --bpp or --gaussians.
     """
     try:
-        settings = batch.EncodeSettings(quality, bpp, gaussians, steps, time_budget, seed, init, loss, backend)
+        settings = batch.EncodeSettings(
+            quality, bpp, gaussians, steps, time_budget, seed, init, loss, backend, max_pixels
+        )
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="rate") from None
     jobs = batch.plan_encode(inputs, output, force)
@@ -233,11 +284,16 @@ def decode(
             help="Output image (one input; its suffix picks the format), folder (several), or '-' for stdout (PNG).",
         ),  # fmt: skip
     ] = None,
-    width: Annotated[int | None, typer.Option(min=1, help="Output width (height follows unless given).")] = None,
-    height: Annotated[int | None, typer.Option(min=1, help="Output height (width follows unless given).")] = None,
+    width: Annotated[
+        int | None, typer.Option(min=1, max=MAX_SIDE, help="Output width (height follows unless given).")
+    ] = None,
+    height: Annotated[
+        int | None, typer.Option(min=1, max=MAX_SIDE, help="Output height (width follows unless given).")
+    ] = None,
     scale: Annotated[float | None, typer.Option(help="Render at this multiple of the stored size.")] = None,
     backend: BackendOption = Backend.AUTO,
     force: ForceOption = False,
+    max_pixels: MaxPixelsOption = MAX_PIXELS,
 ) -> None:
     """Decode .g2d files to 8-bit RGB images, at the stored size or any other (Gaussians are continuous).
 
@@ -248,9 +304,9 @@ def decode(
     """
     if scale is not None and (width is not None or height is not None):
         raise typer.BadParameter("give either --scale or --width/--height, not both", param_hint="--scale")
-    if scale is not None and not scale > 0:
-        raise typer.BadParameter("must be positive", param_hint="--scale")
-    settings = batch.DecodeSettings(width, height, scale, backend)
+    if scale is not None and not (math.isfinite(scale) and 0 < scale <= MAX_SIDE):
+        raise typer.BadParameter(f"must be a positive number up to {MAX_SIDE}", param_hint="--scale")
+    settings = batch.DecodeSettings(width, height, scale, backend, max_pixels)
     jobs = batch.plan_decode(inputs, output, force)
     _exit_if_failed(_run(jobs, lambda job, _: batch.decode_file(job, settings), "decoding"))
 
@@ -274,7 +330,7 @@ def info(path: Annotated[str, typer.Argument(help="A .g2d file, or '-' for stdin
 def bench(
     folder: Annotated[Path, typer.Argument(help="Folder of images (e.g. the Kodak set).")],
     gaussians: Annotated[
-        int, typer.Option("--gaussians", "-n", min=1, help="Gaussian budget per image.")
+        int, typer.Option("--gaussians", "-n", min=1, max=MAX_GAUSSIANS, help="Gaussian budget per image.")
     ] = DEFAULT_GAUSSIANS,
     steps: StepsOption = None,
     seed: SeedOption = 0,
@@ -381,27 +437,16 @@ def _train_command(data: Path, out: Path, settings: dict[str, int]) -> str:
     return shlex.join(["f2dgs", "train", "--data", str(data), "--out", str(out), *options])
 
 
-def main() -> None:
-    """Console-script entry point: runs the app and ends the process with ``os._exit`` once the outputs are
-    written.
+def run() -> int | str | None:
+    """Run the command line (``entry.main`` handles signals and the process's end); return its exit code.
 
     The cyclic garbage collector is off until the first file is done (``_resume_collector``): importing torch
     and numba leaves hundreds of thousands of objects that repeated collections would walk again and again,
-    and nothing of start-up is garbage. ``os._exit`` skips the slow teardown of torch's and numba's thread
-    pools; there is nothing left to clean up. Timings: ``docs/cli.md``.
+    and nothing of start-up is garbage (``docs/cli.md``).
     """
     gc.disable()
     try:
         app()
-        code = 0
     except SystemExit as done:
-        code = done.code
-    if code is not None and not isinstance(code, int):
-        print(code, file=sys.stderr)
-        code = 1
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (BrokenPipeError, ValueError):  # a closed pipe has nothing left to flush
-        pass
-    os._exit(code or 0)
+        return done.code
+    return 0

@@ -13,6 +13,7 @@ Images larger than ``MAX_SIDE`` on a side are refused before their pixels are de
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import tempfile
@@ -65,30 +66,39 @@ class LoadedImage:
     source_mode: str
 
 
-def load_image(source: str | os.PathLike[str] | bytes) -> LoadedImage:
-    """Decode an image file (a path, or its bytes) to RGB floats; raise ``ImageError`` if unusable."""
+def load_image(source: str | os.PathLike[str] | bytes, max_pixels: int = MAX_PIXELS) -> LoadedImage:
+    """Decode an image file (a path, or its bytes) to RGB floats; raise ``ImageError`` if unusable.
+
+    The size is checked from the file's header, before any pixel is decoded: at most ``MAX_SIDE`` on a side and
+    ``max_pixels`` in all. Warnings of Pillow's (a corrupt EXIF block, its own pixel limit) are not printed.
+    """
     stream: BinaryIO = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
     try:
         with stream, warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # Pillow's bomb warning comes after our own, stricter, size check
             with Image.open(stream) as opened:
-                _check_size(opened.width, opened.height)
+                _check_size(opened.width, opened.height, max_pixels)
                 image = ImageOps.exif_transpose(opened)
                 image.load()
                 return _to_rgb(image)
     except ImageError:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+    except Image.DecompressionBombError as error:
+        raise ImageError(f"image is too large for Pillow: {error}") from None
+    except UnidentifiedImageError as error:
         raise ImageError(f"not a readable image ({error.__class__.__name__})") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise ImageError(f"cannot decode image: {error}") from None
 
 
-def _check_size(width: int, height: int) -> None:
+def _check_size(width: int, height: int, max_pixels: int) -> None:
     if width < 1 or height < 1:
         raise ImageError(f"image has no pixels ({width}x{height})")
     if width > MAX_SIDE or height > MAX_SIDE:
         raise ImageError(f"image is {width}x{height}; the limit is {MAX_SIDE} pixels on a side")
+    if width * height > max_pixels:
+        pixels = width * height
+        raise ImageError(f"image is {width}x{height} = {pixels} pixels; the limit is {max_pixels} (--max-pixels)")
 
 
 def _to_rgb(image: Image.Image) -> LoadedImage:
@@ -141,21 +151,44 @@ def encode_picture(image: np.ndarray, suffix: str = ".png") -> bytes:
     return buffer.getvalue()
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+def atomic_write(path: Path, data: bytes, overwrite: bool = True) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder, then give it its name.
 
-    A reader never sees a half-written file, and a failure leaves no file behind. The file gets the usual
+    A reader never sees a half-written file, and a failure (or an interrupt) leaves no file behind. Without
+    ``overwrite`` the name is taken only if it is free at that very moment (a hard link, which fails on an
+    existing name, even a dangling symbolic link): ``FileExistsError`` otherwise. The file gets the usual
     permissions of a new file (``0o666`` less the umask), not the private ``0o600`` of a temporary file.
     """
     path = Path(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    descriptor, temporary = tempfile.mkstemp(prefix=".f2dgs-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             handle.write(data)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _link_or_create(temporary, path, data, 0o666 & ~umask)
+    finally:
         Path(temporary).unlink(missing_ok=True)
+
+
+def _link_or_create(temporary: str, path: Path, data: bytes, mode: int) -> None:
+    """Give the finished ``temporary`` the name ``path`` unless that name exists; where the file system has no
+    hard links, create ``path`` exclusively and write it there."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
         raise
+    except OSError as error:
+        if error.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                handle.write(data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise

@@ -11,6 +11,7 @@ unless ``force``; the refusal is recorded on the job so a batch can go on with t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +31,14 @@ class Job:
         source: the input path, ``None`` for stdin.
         target: the output path, ``None`` for stdout.
         error: why it cannot run ("" when it can).
+        overwrite: whether the target may replace an existing file (``--force``).
     """
 
     name: str
     source: Path | None
     target: Path | None
     error: str = ""
+    overwrite: bool = False
 
 
 def _expand(inputs: list[str], accept: tuple[str, ...]) -> tuple[list[Path | None], bool]:
@@ -48,7 +51,7 @@ def _expand(inputs: list[str], accept: tuple[str, ...]) -> tuple[list[Path | Non
             sources.append(None)
             continue
         path = Path(item)
-        if path.is_dir():
+        if _is_dir(path):
             found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in accept)
             if not found:
                 raise RequestError(f"no {'/'.join(accept)} files in folder {path}")
@@ -74,14 +77,14 @@ def plan_jobs(
     if output is None and len(inputs) == 2 and inputs[1].lower().endswith(outputs):
         inputs, output = inputs[:1], inputs[1]
     wrong = Path(output).suffix.lower() if output not in (None, "-") else ""
-    if wrong in accept and not Path(output).is_dir():  # type: ignore[arg-type]
+    if wrong in accept and not _is_dir(Path(output)):  # type: ignore[arg-type]
         raise RequestError(f"{output}: this command writes {'/'.join(outputs)} files, not {wrong}")
     sources, from_folder = _expand(inputs, accept)
     batch = from_folder or len(sources) > 1
     out_dir: Path | None = None
     if batch and output == "-":
         raise RequestError("several outputs cannot all go to stdout: give a folder with -o")
-    if output not in (None, "-") and (batch or Path(output).is_dir()):
+    if output not in (None, "-") and (batch or _is_dir(Path(output))):
         out_dir = Path(output)
         if out_dir.exists() and not out_dir.is_dir():
             raise RequestError(f"output {out_dir} is a file, not a folder")
@@ -99,10 +102,22 @@ def plan_jobs(
             target = None if output == "-" else Path(output)
         else:
             target = source.with_suffix(outputs[0])
-        jobs.append(Job(name, source, target, _refusal(source, target, planned, force)))
+        try:
+            refusal = _refusal(source, target, planned, force)
+        except OSError as error:  # a path the system cannot look up at all
+            refusal = f"cannot use {error.filename}: {error.strerror}"
+        jobs.append(Job(name, source, target, refusal, force))
         if target is not None:
             planned.add(target.resolve())
     return jobs
+
+
+def _is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False for a path the system cannot even look up (a name too long, say)."""
+    try:
+        return path.is_dir()
+    except OSError:
+        return False
 
 
 def printable(text: str) -> str:
@@ -115,10 +130,25 @@ def _refusal(source: Path | None, target: Path | None, planned: set[Path], force
         return "no such file" if not source.exists() else "not a regular file"
     if target is None:
         return ""
+    folder = target.parent
+    if not folder.is_dir():
+        return f"cannot write {target}: no folder {folder}"
+    if len(os.fsencode(target.name)) > _name_max(folder):
+        return f"cannot write {target}: the name is longer than the file system allows"
     if source is not None and target.resolve() == source.resolve():
         return "output would overwrite the input"
     if target.resolve() in planned:
         return f"another input already writes {target}"
-    if target.exists() and not force:
+    if (target.exists() or target.is_symlink()) and not force:
         return f"{target} exists (use --force to overwrite)"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"cannot write {target}: the folder is not writable"
     return ""
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name ``folder``'s file system allows, in bytes."""
+    try:
+        return os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255

@@ -131,7 +131,7 @@ def test_decode_at_other_sizes(tmp_path: Path, encoded: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("option", "value", "size"), [("--width", "30000", "30000x18000"), ("--scale", "500", "20000x12000")]
+    ("option", "value", "size"), [("--height", "16000", "26667x16000"), ("--scale", "500", "20000x12000")]
 )
 def test_decode_above_the_side_limit_is_refused(
     tmp_path: Path, encoded: Path, option: str, value: str, size: str

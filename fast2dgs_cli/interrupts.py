@@ -1,0 +1,24 @@
+"""The process's interrupts: which signals arrived, so that work can stop where a library swallowed them.
+
+``entry.main`` routes SIGINT and SIGTERM here; ``raise_if_interrupted`` lets long work (the kernels' first
+compile, whose compiler swallows ``KeyboardInterrupt``) stop at its next step.
+"""
+
+from __future__ import annotations
+
+__all__ = ["on_signal", "raise_if_interrupted", "received"]
+
+received: list[int] = []
+"""Signals received, in order (SIGINT, SIGTERM)."""
+
+
+def on_signal(signum: int, _frame: object) -> None:
+    """Signal handler: remember the signal and interrupt what runs now."""
+    received.append(signum)
+    raise KeyboardInterrupt
+
+
+def raise_if_interrupted() -> None:
+    """Raise ``KeyboardInterrupt`` if a signal arrived (its first ``KeyboardInterrupt`` may have been swallowed)."""
+    if received:
+        raise KeyboardInterrupt
