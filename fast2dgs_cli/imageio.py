@@ -36,7 +36,7 @@ MAX_SIDE = 16384
 """Largest accepted width or height in pixels (the `.g2d` container's limit too)."""
 MAX_PIXELS = 40_000_000
 """Default largest picture, in pixels, read for encoding or written by decoding (``--max-pixels``): an encode
-of this size fits in the memory of a 24 GB machine (``docs/cli.md``)."""
+of this size fits in the memory of the machine the project targets (``docs/cli.md``)."""
 
 OUTPUT_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
                   ".bmp": "BMP", ".ppm": "PPM"}  # fmt: skip
