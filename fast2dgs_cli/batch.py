@@ -56,7 +56,7 @@ __all__ = [
 
 StepCallback = Callable[[int, int, float], None]
 """Fine-tuning progress: ``(step, total steps, loss)``."""
-MAX_INPUT_BYTES = 1 << 30
+MAX_INPUT_BYTES = 1 << 29
 """Largest input file (or stdin) read: far above any image of ``MAX_PIXELS`` or any `.g2d` file, and a bound on
 what a stream without end can make the process hold."""
 
