@@ -76,8 +76,10 @@ def load_image(source: str | os.PathLike[str] | bytes) -> LoadedImage:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise ImageError(f"not a readable image ({error.__class__.__name__})") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageError(f"cannot decode image: {error}") from None
+    except MemoryError:
+        raise
+    except Exception as error:  # Pillow's plugins raise many types on malformed input (TypeError, struct.error, …)
+        raise ImageError(f"cannot decode image: {' '.join(str(error).split()) or type(error).__name__}") from None
 
 
 def _check_size(width: int, height: int) -> None:
