@@ -4,7 +4,8 @@
 without metadata) and the conformance files. ``mutate_g2d(rng, seeds)`` returns one mutant as a pure function
 of the ``random.Random`` state (a seeded one, or hypothesis's), so a run is reproduced from its seed.
 ``check_g2d(data)`` runs the reader, and ``describe`` on what the reader accepts, and returns the exception
-that is not a ``G2DError`` (a bug), or ``None``.
+that is not a ``G2DError`` (a bug), or ``None``; ``read_outcome`` says what became of an input that was read or
+refused.
 
 Most mutants are structure-aware: the file is split into header fields and chunks, edited, and joined back
 with the header CRC and every chunk CRC recomputed (now and then one left stale), so the edit reaches the
@@ -35,7 +36,7 @@ import zstandard
 from fast2dgs_cli.container import G2DError, describe, read_g2d
 from fast2dgs_cli.container.format import HEADER_END, MAX_GAUSSIANS, crc32
 
-__all__ = ["check_g2d", "edit_bytes", "g2d_seeds", "mutate_g2d"]
+__all__ = ["check_g2d", "edit_bytes", "g2d_seeds", "mutate_g2d", "read_outcome"]
 
 CONFORMANCE = Path(__file__).resolve().parent.parent / "formats" / "conformance"
 _ATTRIBUTES = {b"GPOS": 2, b"GSCL": 2, b"GROT": 1, b"GCOL": 3}
@@ -46,6 +47,7 @@ _BITS = [0, 1, 2, 7, 8, 9, 15, 16, 17, 23, 24, 25, 32, 128, 255]
 _FLOATS = [0.0, -0.0, 1.0, -1.0, 0.5, 1e-45, -1e-45, 3.4e38, -3.4e38, 20.0, -20.0, 20.000002, 2.0**20,
            -(2.0**20), 2.0**20 + 1, 1e30, float("inf"), float("-inf"), float("nan")]  # fmt: skip
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_PARTS = {"magic", "header", "chunk", "meta", "GEND", "GPOS", "GSCL", "GROT", "GCOL"}
 
 
 def g2d_seeds() -> list[bytes]:
@@ -65,13 +67,21 @@ def g2d_seeds() -> list[bytes]:
     return files + [path.read_bytes() for path in sorted(CONFORMANCE.glob("*.g2d"))]
 
 
-def check_g2d(data: bytes) -> Exception | None:
-    """Read ``data`` (and describe it when it reads); the exception that is not a ``G2DError``, or ``None``."""
+def read_outcome(data: bytes) -> str:
+    """Read ``data`` (and describe it when it reads): ``accepted``, or the part a ``G2DError`` names (``header``,
+    ``GPOS``, …, ``unknown chunk``); any other exception propagates."""
     try:
         read_g2d(data)
         describe(data)
-    except G2DError:
-        return None
+    except G2DError as error:
+        return error.part if error.part in _PARTS else "unknown chunk"
+    return "accepted"
+
+
+def check_g2d(data: bytes) -> Exception | None:
+    """Read ``data`` (and describe it when it reads); the exception that is not a ``G2DError``, or ``None``."""
+    try:
+        read_outcome(data)
     except Exception as error:  # what the fuzzer looks for
         return error
     return None

@@ -15,7 +15,8 @@ function of the ``random.Random`` state:
 * any format: byte edits biased to the header, and splices of two files.
 
 ``check_image(data)`` loads one input and returns the exception that is not an ``ImageError`` (a bug), or
-``None``. Pillow's decompression-bomb threshold is lowered to ``PIXEL_LIMIT`` around it, so a mutant whose
+``None``; ``load_outcome`` says what became of an input that loaded or was refused. Pillow's
+decompression-bomb threshold is lowered to ``PIXEL_LIMIT`` around it, so a mutant whose
 header claims a huge picture is refused at once instead of decoding for seconds.
 """
 
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import io
 import random
+import re
 import struct
 import warnings
 import zlib
@@ -33,7 +35,7 @@ from PIL import Image
 
 from fast2dgs_cli.imageio import ImageError, load_image
 
-__all__ = ["PIXEL_LIMIT", "check_image", "image_seeds", "mutate_image"]
+__all__ = ["PIXEL_LIMIT", "check_image", "image_seeds", "load_outcome", "mutate_image"]
 
 PIXEL_LIMIT = 1 << 18
 """Pixels above which the harness has Pillow refuse a picture (its decompression-bomb warning, an ImageError)."""
@@ -43,20 +45,28 @@ _TIFF_TAGS = [254, 256, 257, 258, 259, 262, 266, 273, 274, 277, 278, 279, 284, 2
 _TIFF_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8}
 
 
-def check_image(data: bytes) -> Exception | None:
-    """Load ``data``; the exception that is not an ``ImageError``, or ``None``."""
+def load_outcome(data: bytes) -> str:
+    """Load ``data``: ``accepted``, or the kind of ``ImageError`` (its message up to a colon, semicolon or
+    parenthesis, numbers as N); any other exception propagates."""
     previous = Image.MAX_IMAGE_PIXELS
     Image.MAX_IMAGE_PIXELS = PIXEL_LIMIT
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's warnings about odd metadata are not failures
             load_image(data)
-    except ImageError:
-        return None
-    except Exception as error:  # what the fuzzer looks for
-        return error
+    except ImageError as error:
+        return re.sub(r"\d+", "N", re.split("[:;(]", str(error))[0]).strip()
     finally:
         Image.MAX_IMAGE_PIXELS = previous
+    return "accepted"
+
+
+def check_image(data: bytes) -> Exception | None:
+    """Load ``data``; the exception that is not an ``ImageError``, or ``None``."""
+    try:
+        load_outcome(data)
+    except Exception as error:  # what the fuzzer looks for
+        return error
     return None
 
 
