@@ -23,7 +23,7 @@ from fast2dgs_cli.imageio import ImageError, LoadedImage, load_image
 ESCAPES = Path(__file__).parent / "data" / "fuzz"
 """Inputs on which Pillow raised something other than OSError/ValueError (found by these harnesses)."""
 _BOUNDED = settings(
-    derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=1500
+    derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=1000
 )
 
 
@@ -65,7 +65,7 @@ def test_reader_returns_or_raises_g2d_error(g2d_corpus: list[bytes], rng: random
     assert error is None, _report(error, data)
 
 
-@settings(_BOUNDED, max_examples=800)
+@settings(_BOUNDED, max_examples=600)
 @given(rng=st.randoms(use_true_random=False))
 def test_image_loader_returns_or_raises_image_error(image_corpus: list[bytes], rng: random.Random) -> None:
     data = mutate_image(rng, image_corpus)
@@ -74,7 +74,7 @@ def test_image_loader_returns_or_raises_image_error(image_corpus: list[bytes], r
 
 
 @pytest.mark.parametrize(("mutate", "check", "corpus", "count"), [
-    (mutate_g2d, check_g2d, "g2d_corpus", 30_000), (mutate_image, check_image, "image_corpus", 12_000)
+    (mutate_g2d, check_g2d, "g2d_corpus", 20_000), (mutate_image, check_image, "image_corpus", 10_000)
 ])  # fmt: skip
 def test_seeded_mutants(mutate, check, corpus: str, count: int, request: pytest.FixtureRequest) -> None:
     seeds = request.getfixturevalue(corpus)
