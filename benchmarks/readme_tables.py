@@ -406,6 +406,34 @@ def train_reproduction_table() -> str:
     )
 
 
+def fuzz_table() -> str:
+    """Inputs, outcomes and escapes of each harness of the last long fuzzing run, from ``fuzz.json`` (fuzz.py)."""
+    path = RESULTS / "fuzz.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/fuzz.py`._"
+    data = json.loads(path.read_text())
+    names = {"reader": "`.g2d` reader (`read_g2d`, `describe`)", "images": "image loader (`load_image`)"}
+    lines = [
+        "| harness | inputs | accepted | escapes | timeouts | slowest input s | inputs/s | minutes |",
+        "|---|" + "---:|" * 7,
+    ]
+    for name, r in data["results"].items():
+        lines.append(
+            f"| {names.get(name, name)} | {r['inputs']:,} | {r['outcomes'].get('accepted', 0) / r['inputs']:.0%} | "
+            f"{r['escapes']} | {r['timeouts']} | {r['slowest_input_s']:.3f} | {r['inputs_per_s']:,.0f} | "
+            f"{r['seconds'] / 60:.1f} |"
+        )
+    for name, r in data["results"].items():
+        lines += [f"\n{names.get(name, name)} escape: `{key}` × {e['count']}, {e['message']}"
+                  for key, e in r["escapes_by_type"].items()]  # fmt: skip
+    machine = data["machine"]
+    lines.append(
+        f"\nSeed {data['settings']['seed']}; {describe_machine(machine)}, Python {machine['python']}, Pillow "
+        f"{machine['pillow']}, zstandard {machine['zstandard']}; run at `nice -n 19` beside other work."
+    )
+    return "\n".join(lines)
+
+
 DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
     "README.md": {"headline": headline_table},
     "benchmarks/README.md": {
@@ -419,6 +447,7 @@ DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
         "prior": prior_table,
         "headroom": headroom_table,
         "train-reproduction": train_reproduction_table,
+        "fuzz": fuzz_table,
     },
 }
 """Per document (relative to the repository root), its tables by marker name."""

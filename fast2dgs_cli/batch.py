@@ -150,12 +150,11 @@ def plan_bench(folder: Path) -> list[Job]:
 
 def prepare_encoder(settings: EncodeSettings) -> tuple[float, bool]:
     """Compile (first run on a machine) or load the encoder's kernels: ``(seconds, whether it compiled)``."""
-    from .codec import COMPILED_S
     from .codec import prepare_encoder as prepare
 
-    seconds = prepare(settings.options())
+    seconds, compiled = prepare(settings.options())
     raise_if_interrupted()
-    return seconds, seconds > COMPILED_S
+    return seconds, compiled
 
 
 def baseline_codecs(codecs: str) -> list[str]:

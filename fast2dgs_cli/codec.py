@@ -10,9 +10,11 @@ Decoding is ``decode.decode_g2d`` (no torch, no network weights).
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -30,7 +32,7 @@ from .metrics import psnr, to_uint8
 from .render import load_kernels, render, resolve_backend
 from .representation import BitDepths
 
-__all__ = ["COMPILED_S", "EncodeOptions", "EncodeResult", "encode_image", "prepare_encoder"]
+__all__ = ["EncodeOptions", "EncodeResult", "Preparation", "encode_image", "prepare_encoder"]
 
 @dataclass(frozen=True)
 class EncodeOptions:
@@ -132,22 +134,48 @@ def encode_image(
     return EncodeResult(data, count, quality, unquantized, fitted.steps, backend, seconds)
 
 
-COMPILED_S = 3.0
-"""Loading the cached kernels takes well under a second: a ``prepare_encoder`` slower than this compiled them."""
+class Preparation(NamedTuple):
+    """What ``prepare_encoder`` did: ``(seconds, compiled)``.
 
-
-def prepare_encoder(options: EncodeOptions = EncodeOptions()) -> float:
-    """Compile (the first time on a machine) or load every numba kernel ``encode_image`` uses with ``options``,
-    so that no encode pays for it; return the seconds it took.
-
-    When the renderer's kernels load from numba's cache the others are cached too, and that is all; after a
-    compile, a 48×48 picture is encoded with ``options`` to compile the rest (initialization, refinement).
+    Attributes:
+        seconds: wall time it took.
+        compiled: whether any numba kernel was compiled (numba's on-disk cache missed) rather than loaded.
     """
-    seconds = load_kernels(options.backend)
-    if seconds < COMPILED_S:
-        return seconds
+
+    seconds: float
+    compiled: bool
+
+
+def prepare_encoder(options: EncodeOptions = EncodeOptions()) -> Preparation:
+    """Compile (the first time on a machine) or load every numba kernel ``encode_image`` uses with ``options``,
+    so that no encode pays for it.
+
+    The renderer's kernels come first. When numba's cache had every one of them (its own hit and miss counts
+    tell, not the time taken) the others are cached too, and that is all; after a compile, a 48×48 picture is
+    encoded with ``options`` to compile the rest (initialization, refinement).
+    """
     start = time.perf_counter()
+    misses = _kernel_cache_misses()
+    load_kernels(options.backend)
+    if _kernel_cache_misses() == misses:
+        return Preparation(time.perf_counter() - start, compiled=False)
     ramp = torch.linspace(0.0, 1.0, 48)
     pixels = torch.stack([ramp.expand(48, 48), ramp[:, None].expand(48, 48), torch.full((48, 48), 0.5)], dim=-1)
     encode_image(pixels, dataclasses.replace(options, gaussians=256))
-    return seconds + time.perf_counter() - start
+    return Preparation(time.perf_counter() - start, compiled=True)
+
+
+def _kernel_cache_misses() -> int:
+    """Compilations so far in this process of the package's numba kernels: the sum of every dispatcher's cache
+    misses (a kernel loaded from numba's on-disk cache counts a hit; one already in memory, neither)."""
+    numba_dispatcher = sys.modules.get("numba.core.dispatcher")
+    if numba_dispatcher is None:  # numba not loaded: nothing compiled
+        return 0
+    kernels = {
+        id(value): value
+        for name, module in list(sys.modules.items())
+        if name.startswith(f"{__package__}.") and module is not None
+        for value in vars(module).values()
+        if isinstance(value, numba_dispatcher.Dispatcher)
+    }
+    return sum(sum(kernel.stats.cache_misses.values()) for kernel in kernels.values())

@@ -87,8 +87,10 @@ def load_image(source: str | os.PathLike[str] | bytes, max_pixels: int = MAX_PIX
         raise ImageError(f"image is too large for Pillow: {error}") from None
     except UnidentifiedImageError as error:
         raise ImageError(f"not a readable image ({error.__class__.__name__})") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise ImageError(f"cannot decode image: {error}") from None
+    except MemoryError:
+        raise
+    except Exception as error:  # Pillow's plugins raise many types on malformed input (TypeError, struct.error, …)
+        raise ImageError(f"cannot decode image: {' '.join(str(error).split()) or type(error).__name__}") from None
 
 
 def _check_size(width: int, height: int, max_pixels: int) -> None:

@@ -18,7 +18,6 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from fast2dgs_cli.cli import app
-from fast2dgs_cli.codec import COMPILED_S
 
 runner = CliRunner()
 FAST = ["--gaussians", "60", "--steps", "5"]
@@ -380,8 +379,8 @@ def test_outputs_get_ordinary_permissions(tmp_path: Path) -> None:
 
 
 def test_first_encode_on_a_machine_compiles_the_kernels_before_timing(tmp_path: Path) -> None:
-    # an empty numba cache, as on a new machine: the command says it compiled, and the file's own time (the
-    # summary line) leaves that compile out
+    # an empty numba cache, as on a new machine: the command says it compiled (numba's cache missed), and the
+    # file's own time (the summary line) leaves that compile out; the second run loads the kernels and says nothing
     source = _png(tmp_path / "c.png")
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / "empty-cache")}
     command = [sys.executable, "-m", "fast2dgs_cli", "encode", str(source), *FAST, "-o", str(tmp_path / "c.g2d")]
@@ -390,7 +389,7 @@ def test_first_encode_on_a_machine_compiles_the_kernels_before_timing(tmp_path: 
     notice = re.search(r"compiled the encoder's kernels in (\d+) s \(once per machine", done.stderr)
     assert notice, done.stderr
     encode_s = float(re.search(r"dB, ([\d.]+) s \(", done.stderr).group(1))
-    assert encode_s < COMPILED_S < float(notice.group(1))
+    assert encode_s < float(notice.group(1))  # one file's encode is quicker than the compile on any machine
     again = subprocess.run([*command[:-1], str(tmp_path / "again.g2d")], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "compiled" not in again.stderr, again.stderr
     assert (tmp_path / "c.g2d").read_bytes() == (tmp_path / "again.g2d").read_bytes()
