@@ -13,7 +13,7 @@ The networks run on one torch thread, whatever ``torch.set_num_threads`` (or ``O
 thread count, which shares the OpenMP runtime) says: torch picks a different 1×1 convolution (im2col and
 BLAS instead of oneDNN) when it has a single thread, and neither library promises the same rounding for
 every thread count. One thread computes the same maps everywhere, so the same input and seed give the same
-file on any number of cores (docs/encoder.md, "Determinism").
+file on any number of cores (docs/encoder.md, "Determinism across thread counts").
 """
 
 from __future__ import annotations
