@@ -98,12 +98,17 @@ def refine_geometry(
 
 
 def _error(q: QuantizedGaussians, image: Tensor, backend: Backend | str) -> float:
-    """Squared error of ``q``'s decoded picture (float, before 8-bit rounding) against ``image``."""
+    """Squared error of ``q``'s decoded picture (float, before 8-bit rounding) against ``image``.
+
+    Summed by NumPy (one thread, a fixed pairwise order): torch splits a full sum into one part per thread, and
+    this comparison decides which codes are stored.
+    """
     import torch
 
     with torch.no_grad():
         picture = render(dequantize(q), q.height, q.width, backend).cpu()
-    return float(((picture.double() - image.detach().cpu().double()) ** 2).sum())
+    difference = picture.double().numpy() - image.detach().cpu().double().numpy()
+    return float(np.sum(difference * difference))
 
 
 @njit(cache=True)

@@ -8,11 +8,19 @@ image [H,W,3] ─► [1,3,H,W], log ρ (ρ = n/(H·W))
 
 The relaxation evens out the systematic sampler's spacing; the multinomial ablation keeps the paper's
 sampling untouched.
+
+The networks run on one torch thread, whatever ``torch.set_num_threads`` (or ``OMP_NUM_THREADS``, or numba's
+thread count, which shares the OpenMP runtime) says: torch picks a different 1×1 convolution (im2col and
+BLAS instead of oneDNN) when it has a single thread, and neither library promises the same rounding for
+every thread count. One thread computes the same maps everywhere, so the same input and seed give the same
+file on any number of cores (docs/encoder.md, "Determinism across thread counts").
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 import torch
@@ -38,11 +46,22 @@ def predict_maps(image: Tensor, n: int, models: PriorModels) -> tuple[Tensor, Te
     height, width = image.shape[:2]
     batch = image.permute(2, 0, 1)[None].float()
     log_density = torch.tensor([math.log(n / (height * width))])
-    with torch.inference_mode():
+    with torch.inference_mode(), _one_thread():
         logits = models.prior(batch, log_density)[0]
         maps = models.attributes(batch, log_density)[0]
         probs = torch.softmax(logits.double().reshape(-1), dim=0).reshape(height, width)
     return probs.clone(), maps.clone()  # clones outside inference mode are ordinary tensors
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run the enclosed torch ops on one thread (the calling thread's setting is restored afterwards)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def prior_init(
