@@ -19,7 +19,7 @@ README tables. Records without an effort (older runs) are effort 3, f2dgs 0.1's 
 
     python benchmarks/rd_kodak.py [--kodak DIR] [--bpps 0.12 0.25 0.43 0.5 0.8 1.2] [--limit 24]
                                   [--efforts 5 9] [--images-at 9=6]
-    python benchmarks/rd_kodak.py --summarize-only   # recompute curves, BD-rates and plot from the JSON
+    python benchmarks/rd_kodak.py --summarize-only [--merge MORE.json]   # recompute the summary and plot
 
 Writes ``benchmarks/results/rd_kodak.json`` and
 ``rd_kodak.png`` (needs matplotlib and bjontegaard: ``pip install ".[bench]"``).
@@ -229,12 +229,17 @@ def main() -> None:
     parser.add_argument("--bpps", type=float, nargs="+", default=[0.12, 0.25, 0.43, 0.5, 0.8, 1.2])
     parser.add_argument("--efforts", type=int, nargs="+", default=[DEFAULT_EFFORT], help="first: the README's")
     parser.add_argument("--images-at", nargs="*", default=[], help="EFFORT=N: fewer images at that effort")
+    parser.add_argument("--start", type=int, default=0, help="skip the first N images (to continue a run)")
+    parser.add_argument("--merge", type=Path, nargs="*", default=[], help="--summarize-only: add these runs' records")
     parser.add_argument("--out", type=Path, default=RESULTS / "rd_kodak.json")
     parser.add_argument("--summarize-only", action="store_true", help="recompute the summary of --out's records")
     args = parser.parse_args()
     if args.summarize_only:
         result = json.loads(args.out.read_text())
         records = result.pop("images")
+        for other in args.merge:
+            records += json.loads(other.read_text())["images"]
+            result["images_done"] = len({r["image"] for r in records})
         settings = result["settings"]
         summary = summarize(records, settings["bpps"], settings.get("efforts", [OLD_EFFORT]))
         result = {key: value for key, value in result.items() if key not in summary}
@@ -252,6 +257,8 @@ def main() -> None:
         raise SystemExit(f"no PNG images in {args.kodak} (use --kodak)")
     started, records = time.perf_counter(), []
     for index, file in enumerate(kodak_files(args.kodak, args.limit)):
+        if index < args.start:
+            continue
         image, stem = load_image(file)
         for effort in (e for e in args.efforts if index < limits.get(e, args.limit)):
             for target in args.bpps:

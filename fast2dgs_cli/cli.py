@@ -88,8 +88,8 @@ STEPS_HELP = (
 )
 EFFORT_HELP = (
     f"Effort 1-9: more encode time for a better picture at about the same size (fine-tuning steps and "
-    f"refinement); {DEFAULT_EFFORT}, the default, takes a few seconds for a 768x512 photo on 2 cores, 9 up to a "
-    f"minute, 3 is f2dgs 0.1's default. --steps and --time override or cap it."
+    f"refinement); {DEFAULT_EFFORT}, the default, takes about 4 s for a 768x512 photo on 2 cores, 9 about four "
+    f"times as long; 3 is f2dgs 0.1's default. --steps and --time override or cap it."
 )
 
 ForceOption = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
@@ -229,8 +229,8 @@ def encode(
         typer.Option(
             "-q", "--quality", min=0, max=100,
             help=f"Quality 0-100: sets the Gaussian budget from the image size (every 15 points double it; "
-            f"70 is 10,000 Gaussians on 768x512). The default, {DEFAULT_QUALITY} (about 6,300 Gaussians, "
-            "0.75 bpp on Kodak), beats JPEG at the same bytes; higher gives bigger files and sharper pictures.",
+            f"70 is 10,000 Gaussians on 768x512). The default, {DEFAULT_QUALITY} (about 6,300 Gaussians and "
+            "0.75 bpp on Kodak), beats JPEG at the same bytes on average; higher: bigger files, sharper pictures.",
         ),
     ] = None,
     bpp: Annotated[

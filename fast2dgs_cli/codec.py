@@ -139,12 +139,16 @@ def encode_image(
 
 
 def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
-    """``options.fit``, its steps (when ``None``) set by ``options.effort`` for ``count`` Gaussians on ``pixels``
-    pixels: the effort's ``step_factor`` times ``default_steps``."""
-    if options.fit.steps is not None:
-        return options.fit
-    steps = max(1, round(effort_level(options.effort).step_factor * default_steps(count, pixels)))
-    return dataclasses.replace(options.fit, steps=steps)
+    """``options.fit`` completed by ``options.effort`` for ``count`` Gaussians on ``pixels`` pixels: the steps
+    (when ``None``) are the effort's ``step_factor`` times ``default_steps``; an effort with a decay sets it
+    (unless ``fit`` has one) and keeps the best step."""
+    level = effort_level(options.effort)
+    fit = options.fit
+    if fit.steps is None:
+        fit = dataclasses.replace(fit, steps=max(1, round(level.step_factor * default_steps(count, pixels))))
+    if level.decay and fit.decay == 0.0:
+        fit = dataclasses.replace(fit, decay=level.decay, keep_best=True)
+    return fit
 
 
 def _refine(q: QuantizedGaussians, pixels: Tensor, backend: Backend, effort: int) -> QuantizedGaussians:

@@ -30,12 +30,15 @@ class Effort:
     Attributes:
         step_factor: fine-tuning steps as a multiple of ``encoder.fit.default_steps`` (which follows the
             Gaussian density).
+        decay: share of the fine-tuning steps at the end over which the learning rates decay
+            (``encoder.fit.FitConfig.decay``); long fits also keep their best step (``keep_best``).
         geometry_sweeps: most sweeps of each geometry refinement (``refine_geometry``; 0: none).
         rounds: geometry-then-colour refinement rounds after the first colour refinement (the sequence stops
             early when the geometry no longer moves).
     """
 
     step_factor: float
+    decay: float = 0.0
     geometry_sweeps: int = 2
     rounds: int = 1
 
@@ -46,10 +49,10 @@ EFFORTS: dict[int, Effort] = {
     3: Effort(1.0),
     4: Effort(1.2),
     5: Effort(1.5),
-    6: Effort(2.5),
-    7: Effort(4.0, geometry_sweeps=3),
-    8: Effort(6.0, geometry_sweeps=3, rounds=2),
-    9: Effort(10.0, geometry_sweeps=4, rounds=3),
+    6: Effort(2.5, decay=0.3),
+    7: Effort(4.0, decay=0.3, geometry_sweeps=3),
+    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2),
+    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3),
 }
 """The levels, by number (see the module docstring)."""
 
