@@ -316,6 +316,8 @@ def effort_tables(data: dict) -> str:
                  for c in ("jpeg", "webp", "avif")]  # fmt: skip
         lines.append(f"| {effort} | {entry['images']} | " + " | ".join(cells) + " |")
     kinds = sorted({k for e in data["efforts"].values() for t in e["bits_per_gaussian"].values() for k in t})
+    if not kinds:  # records older than the bits-per-Gaussian split
+        return "\n".join(lines)
     lines += [
         "",
         "Gaussians and bits per Gaussian of each chunk (framing included) per target, means over the images:",
@@ -364,7 +366,8 @@ def headline_table() -> str:
         f"{CODEC_NAMES[c]} {rates[c]:+.1f} %" for c in names if c != "jpeg" and isinstance(rates.get(c), (int, float))
     )
     lines.append(
-        f"\nPSNR in dB on the 8-bit pictures, means over the {total} Kodak images; each other codec at its highest "
+        f"\nf2dgs at effort {data['settings'].get('efforts', [3])[0]}. "
+        f"PSNR in dB on the 8-bit pictures, means over the {total} Kodak images; each other codec at its highest "
         f"quality whose file is no bigger than f2dgs's for that image (in parentheses where it cannot get that small "
         f"on every image: the images averaged). BD-rate against JPEG, {low}–{high} bpp: {bd}. "
         f"{describe_machine(data['machine'])}."
@@ -435,8 +438,8 @@ def rd_efforts_table() -> str:
 
 def baselines_table() -> str:
     """f2dgs at its default quality and effort vs the baselines at f2dgs's own file sizes, from
-    ``kodak-default.json``'s ``baselines`` (``kodak-10000.json`` before that existed)."""
-    path = RESULTS / "kodak-default.json"
+    ``kodak_default.json``'s ``baselines`` (``kodak-10000.json`` before that existed)."""
+    path = RESULTS / "kodak_default.json"
     if not path.exists():
         path = RESULTS / "kodak-10000.json"
     data = json.loads(path.read_text()) if path.exists() else {}
