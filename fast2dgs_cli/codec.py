@@ -4,7 +4,7 @@
 encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine colours, (geometry, colours) × rounds
                ─► write_g2d (zstd) ─► bytes
 ```
-The effort (``effort.EFFORTS``) sets the fine-tuning steps and the refinement's sweeps and rounds.
+The effort (``effort.EFFORTS``) sets the fine-tuning steps and schedule and the refinement's sweeps and rounds.
 Decoding is ``decode.decode_g2d`` (no torch, no network weights).
 """
 
@@ -45,8 +45,8 @@ class EncodeOptions:
         init: initialization method.
         backend: renderer used for fine-tuning.
         bits: quantization bit depths (``None``: ``encoder_bit_depths`` of the image's size).
-        effort: 1–9 (``effort.EFFORTS``): the fine-tuning steps where ``fit`` leaves them ``None``, and the
-            refinement's sweeps and rounds.
+        effort: 1–9 (``effort.EFFORTS``): the fine-tuning steps where ``fit`` leaves them ``None``, the rate
+            decay of long fits, and the refinement's sweeps and rounds (``fit_config``, ``_refine``).
     """
 
     gaussians: int = DEFAULT_GAUSSIANS
