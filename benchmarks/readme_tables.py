@@ -259,7 +259,7 @@ def rd_table() -> str:
             if i >= len(r["bpp"]):
                 cells += ["n/a", "n/a"]
                 continue
-            count, total = codecs[c]["images_per_point"][i], data["settings"]["images"]
+            count, total = codecs[c]["images_per_point"][i], _images(data)
             partial = f" ({count}/{total} images)" if count < total else ""
             cells += [f"{r['bpp'][i]:.3f}", f"{r['psnr-rgb'][i]:.2f}{partial}"]
         f, j = codecs["f2dgs"]["results"], codecs["jpeg"]["results"]
@@ -276,15 +276,66 @@ def rd_table() -> str:
     low, high = data["bd_window_bpp"]
     landing = data["bpp_landing"]
     worst = min(v["min"] for v in landing.values() if v), max(v["max"] for v in landing.values() if v)
+    efforts = data["settings"].get("efforts", [3])
     lines.append(
-        f"\nMeans over {data['settings']['images']} Kodak images; each baseline at the highest quality whose file is "
-        f"no bigger than f2dgs's for that image (n/a or fewer images where it cannot get that small). BD-rate vs "
-        f"JPEG (PSNR, akima), targets {low}–{high} bpp: {bd(data['bd_rate_vs_jpeg_percent'])}; every target: "
-        f"{bd(data['bd_rate_vs_jpeg_percent_all_targets'])}. f2dgs's actual bpp over "
+        f"\nf2dgs at effort {efforts[0]}. Means over {_images(data)} Kodak images; each baseline at the highest "
+        f"quality whose file is no bigger than f2dgs's for that image (n/a or fewer images where it cannot get that "
+        f"small). BD-rate vs JPEG (PSNR, akima), targets {low}–{high} bpp: {bd(data['bd_rate_vs_jpeg_percent'])}; "
+        f"every target: {bd(data['bd_rate_vs_jpeg_percent_all_targets'])}. f2dgs's actual bpp over "
         f"every image and target: {worst[0]:.3f}–{worst[1]:.3f} × the target. f2dgs encode s includes the "
         f"size search; quantization loss is the mean PSNR of the unquantized fit minus that of the decoded file. "
         f"{describe_machine(data['machine'])}."
     )
+    if "efforts" in data:
+        lines += ["", effort_tables(data)]
+    return "\n".join(lines)
+
+
+def _images(data: dict) -> int:
+    """Images of the first effort (a run may have been cut short: ``images_done``)."""
+    return data.get("images_of_first_effort", data["settings"]["images"])
+
+
+def effort_tables(data: dict) -> str:
+    """Per effort of ``rd_kodak.json``: BD-rates of f2dgs against each baseline, and per target the Gaussian
+    count and the bits per Gaussian of each stored attribute."""
+
+    def rate(value: object) -> str:
+        return f"{value:+.1f} %" if isinstance(value, (int, float)) else "n/a"
+
+    low, high = data["bd_window_bpp"]
+    lines = [
+        f"BD-rate of f2dgs against each codec on the same images, targets {low}–{high} bpp (akima; negative: "
+        "f2dgs needs fewer bits), PSNR / MS-SSIM:",
+        "",
+        "| effort | images | vs JPEG | vs WebP | vs AVIF |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for effort, entry in data["efforts"].items():
+        cells = [" / ".join(rate(entry["bd_rate_percent"].get(c, {}).get(m)) for m in ("psnr-rgb", "ms-ssim-rgb"))
+                 for c in ("jpeg", "webp", "avif")]  # fmt: skip
+        lines.append(f"| {effort} | {entry['images']} | " + " | ".join(cells) + " |")
+    kinds = sorted({k for e in data["efforts"].values() for t in e["bits_per_gaussian"].values() for k in t})
+    if not kinds:  # records older than the bits-per-Gaussian split
+        return "\n".join(lines)
+    lines += [
+        "",
+        "Gaussians and bits per Gaussian of each chunk (framing included) per target, means over the images:",
+        "",
+        "| effort | target bpp | Gaussians | f2dgs bpp | f2dgs PSNR | " + " | ".join(kinds) + " |",
+        "|---:|---:|---:|---:|---:|" + "---:|" * len(kinds),
+    ]
+    targets = data["settings"]["bpps"]
+    for effort, entry in data["efforts"].items():
+        curve = entry["codecs"]["f2dgs"]["results"]
+        for i, target in enumerate(targets):
+            bits = entry["bits_per_gaussian"].get(str(target))
+            if bits is None or i >= len(curve["bpp"]):
+                continue
+            lines.append(
+                f"| {effort} | {target} | {entry['gaussians'][str(target)]:.0f} | {curve['bpp'][i]:.3f} | "
+                f"{curve['psnr-rgb'][i]:.2f} | " + " | ".join(f"{bits.get(k, 0.0):.1f}" for k in kinds) + " |"
+            )
     return "\n".join(lines)
 
 
@@ -294,7 +345,7 @@ def headline_table() -> str:
     if not path.exists():
         return "_No results yet: run `python benchmarks/rd_kodak.py`._"
     data = json.loads(path.read_text())
-    codecs, total = data["codecs"], data["settings"]["images"]
+    codecs, total = data["codecs"], _images(data)
     names = [c for c in CODEC_NAMES if c in codecs]
     lines = [
         "| target bpp | f2dgs bpp | " + " | ".join(f"{CODEC_NAMES[c]} PSNR" for c in names) + " |",
@@ -315,7 +366,8 @@ def headline_table() -> str:
         f"{CODEC_NAMES[c]} {rates[c]:+.1f} %" for c in names if c != "jpeg" and isinstance(rates.get(c), (int, float))
     )
     lines.append(
-        f"\nPSNR in dB on the 8-bit pictures, means over the {total} Kodak images; each other codec at its highest "
+        f"\nf2dgs at effort {data['settings'].get('efforts', [3])[0]}. "
+        f"PSNR in dB on the 8-bit pictures, means over the {total} Kodak images; each other codec at its highest "
         f"quality whose file is no bigger than f2dgs's for that image (in parentheses where it cannot get that small "
         f"on every image: the images averaged). BD-rate against JPEG, {low}–{high} bpp: {bd}. "
         f"{describe_machine(data['machine'])}."
@@ -343,9 +395,53 @@ def decode_speed_table() -> str:
     return "\n".join(lines)
 
 
+def rd_efforts_table() -> str:
+    """f2dgs per effort against the baselines, from ``rd_kodak_efforts.json`` (``rd_kodak.py --efforts``)."""
+    path = RESULTS / "rd_kodak_efforts.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/rd_kodak.py --efforts 5 9 --out ...rd_kodak_efforts.json`._"
+    data = json.loads(path.read_text())
+    lines = [
+        "| effort | target bpp | images | f2dgs bpp | f2dgs PSNR | jpeg PSNR | webp PSNR | avif PSNR | f2dgs MS-SSIM | "
+        "jpeg MS-SSIM | f2dgs median encode s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+
+    def psnr(entry: dict, codec: str, i: int) -> str:
+        r = entry["codecs"].get(codec)
+        if r is None or i >= len(r["results"]["psnr-rgb"]):
+            return "n/a"
+        count = r["images_per_point"][i]
+        return f"{r['results']['psnr-rgb'][i]:.2f}" + (f" ({count})" if count < entry["images"] else "")
+
+    for effort, entry in data["efforts"].items():
+        codecs = entry["codecs"]
+        for i, target in enumerate(data["settings"]["bpps"]):
+            if i >= len(codecs["f2dgs"]["results"]["bpp"]):
+                continue
+            f, j = codecs["f2dgs"]["results"], codecs["jpeg"]["results"]
+            lines.append(
+                f"| {effort} | {target} | {entry['images']} | {f['bpp'][i]:.3f} | "
+                + " | ".join(psnr(entry, c, i) for c in ("f2dgs", "jpeg", "webp", "avif"))
+                + f" | {f['ms-ssim-rgb'][i]:.4f} | {j['ms-ssim-rgb'][i]:.4f} | "
+                f"{entry['median_encode_s'][str(target)]:.1f} |"
+            )
+    done = data.get("images_done", data["settings"]["images"])
+    lines.append(
+        f"\nImages in name order: {done} of {data['settings']['images']} done in this run; an effort with fewer "
+        f"images ran on the first ones (its BD-rates compare those images only). PSNR in parentheses: fewer images "
+        f"(the codec cannot get that small on every one). Encode s includes the size search. "
+        f"{describe_machine(data['machine'])}."
+    )
+    return "\n".join(lines) + "\n\n" + effort_tables(data)
+
+
 def baselines_table() -> str:
-    """f2dgs vs the baselines at f2dgs's own file sizes, from ``kodak-10000.json``'s ``baselines``."""
-    path = RESULTS / "kodak-10000.json"
+    """f2dgs at its default quality and effort vs the baselines at f2dgs's own file sizes, from
+    ``kodak_default.json``'s ``baselines`` (``kodak-10000.json`` before that existed)."""
+    path = RESULTS / "kodak_default.json"
+    if not path.exists():
+        path = RESULTS / "kodak-10000.json"
     data = json.loads(path.read_text()) if path.exists() else {}
     if not data.get("baselines"):
         return "_No results yet: run `f2dgs bench ... --codecs f2dgs,jpeg,webp,avif`._"
@@ -440,6 +536,7 @@ DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
         "kodak": kodak_table,
         "baselines": baselines_table,
         "rd": rd_table,
+        "rd-efforts": rd_efforts_table,
         "entropy-coders": entropy_coders_table,
         "render-speed": render_speed_table,
         "encode-speed": encode_speed_table,

@@ -20,12 +20,14 @@ from pathlib import Path
 
 from .choices import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
 from .container import MAX_GAUSSIANS
+from .effort import DEFAULT_EFFORT, effort_level
 from .errors import F2dgsError, SetupError
 from .imageio import MAX_PIXELS, MAX_SIDE, OUTPUT_FORMATS, atomic_write
 from .interrupts import raise_if_interrupted
 from .paths import IMAGE_SUFFIXES, Job, plan_jobs
 
 __all__ = [
+    "DEFAULT_EFFORT",
     "DEFAULT_GAUSSIANS",
     "DEFAULT_QUALITY",
     "DEFAULT_STEPS",
@@ -75,10 +77,12 @@ class EncodeSettings:
     loss: Loss = Loss.MSE
     backend: Backend = Backend.AUTO
     max_pixels: int = MAX_PIXELS
+    effort: int = DEFAULT_EFFORT
 
     def __post_init__(self) -> None:
         if sum(value is not None for value in (self.quality, self.bpp, self.gaussians)) > 1:
             raise ValueError("give only one of -q/--quality, --bpp, --gaussians")
+        effort_level(self.effort)
 
     def options(self):  # -> codec.EncodeOptions (imported lazily: it needs torch)
         """The codec's ``EncodeOptions`` for these settings (the budget: ``gaussians`` or the default)."""
@@ -87,7 +91,9 @@ class EncodeSettings:
 
         fit = FitConfig(steps=self.steps, time_budget=self.time_budget, loss=self.loss)
         budget = self.gaussians or DEFAULT_GAUSSIANS
-        return EncodeOptions(gaussians=budget, fit=fit, seed=self.seed, init=self.init, backend=self.backend)
+        return EncodeOptions(
+            gaussians=budget, fit=fit, seed=self.seed, init=self.init, backend=self.backend, effort=self.effort
+        )
 
 
 @dataclass(frozen=True)
@@ -176,10 +182,12 @@ def baseline_codecs(codecs: str) -> list[str]:
 def bench_summary(results: list[FileResult], settings: EncodeSettings, folder: Path) -> tuple[dict, list, list]:
     """``bench.summarize`` of ``bench_file`` results: ``(summary, f2dgs records, baseline records)``."""
     from .bench import summarize
+    from .rate import RateChoice
 
     records = [r.records[0] for r in results if r.records]
     baseline_records = [b for r in results if r.records for b in r.records[1]]
-    return summarize(records, settings.options(), str(folder), baseline_records), records, baseline_records
+    rate = RateChoice(settings.quality, settings.bpp, settings.gaussians)
+    return summarize(records, settings.options(), str(folder), baseline_records, rate), records, baseline_records
 
 
 def _read(job: Job) -> bytes:
@@ -236,7 +244,7 @@ def encode_file(job: Job, settings: EncodeSettings, on_step: StepCallback | None
     bpp = 8 * len(result.data) / (width * height)
     message = (
         f"{width}x{height}, N={result.count}, {len(result.data)} bytes, {bpp:.3f} bpp, {result.psnr:.2f} dB, "
-        f"{sum(result.seconds.values()):.1f} s ({result.steps} steps, {result.backend.value})"
+        f"{sum(result.seconds.values()):.1f} s ({result.steps} steps, effort {settings.effort}, {result.backend.value})"
     )
     seconds = time.perf_counter() - start
     return FileResult(job, "ok", message, warnings, len(result.data), bpp, result.psnr, seconds)
@@ -260,10 +268,12 @@ def bench_file(
 ) -> FileResult:
     """Encode, decode and measure one image, then each baseline codec at most its bytes (``bench``)."""
     from .bench import bench_baselines, bench_image
+    from .rate import RateChoice
 
     if job.source is None:
         raise F2dgsError("bench reads image files, not stdin")
-    record = bench_image(job.source, settings.options(), on_step)
+    rate = RateChoice(settings.quality, settings.bpp, settings.gaussians)
+    record = bench_image(job.source, settings.options(), on_step, rate)
     if record.error:
         return FileResult(job, "failed", record.error, records=(record, []))
     others = bench_baselines(job.source, record.bytes, baselines) if baselines else []

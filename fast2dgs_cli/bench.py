@@ -27,6 +27,7 @@ from .decode import decode_g2d
 from .gaussians import dequantize
 from .imageio import load_image, to_rgb8
 from .metrics import ms_ssim, psnr, to_uint8
+from .rate import RateChoice, encode_at_rate
 from .render import render
 
 __all__ = ["BaselineRecord", "ImageRecord", "bench_baselines", "bench_image", "summarize", "machine_info"]
@@ -51,6 +52,7 @@ class ImageRecord:
     decode_s: float = math.nan
     render_fps: float = math.nan
     steps: int = 0
+    effort: int = 0
     backend: str = ""
     init: str = ""
     error: str = ""
@@ -102,14 +104,22 @@ def bench_baselines(path: Path, max_bytes: int, codecs: list[str]) -> list[Basel
 
 
 def bench_image(
-    path: Path, options: EncodeOptions, on_step: Callable[[int, int, float], None] | None = None
+    path: Path,
+    options: EncodeOptions,
+    on_step: Callable[[int, int, float], None] | None = None,
+    rate: RateChoice | None = None,
 ) -> ImageRecord:
-    """Encode, decode and measure one image; a failure is recorded in ``error`` instead of raised."""
+    """Encode, decode and measure one image; a failure is recorded in ``error`` instead of raised.
+
+    ``rate`` sets the size (``rate.encode_at_rate``); ``None`` encodes with ``options.gaussians``."""
     try:
         pixels = torch.from_numpy(load_image(path).pixels)
         height, width = pixels.shape[:2]
         start = time.perf_counter()
-        encoded = encode_image(pixels, options, on_step=on_step)
+        if rate is None:
+            encoded = encode_image(pixels, options, on_step=on_step)
+        else:
+            encoded = encode_at_rate(pixels, rate, options, on_step=on_step)
         encode_s = time.perf_counter() - start
 
         start = time.perf_counter()
@@ -132,6 +142,7 @@ def bench_image(
             render_fps=_render_fps(encoded.data, encoded.backend),
             backend=encoded.backend.value,
             steps=encoded.steps,
+            effort=options.effort,
             init=options.init.value,
         )
     except (ValueError, RuntimeError, OSError) as error:
@@ -175,11 +186,16 @@ def _summarize_baseline(codec: str, records: list[BaselineRecord], folder: str) 
 
 
 def summarize(
-    records: list[ImageRecord], options: EncodeOptions, folder: str, baselines: list[BaselineRecord] = ()
+    records: list[ImageRecord],
+    options: EncodeOptions,
+    folder: str,
+    baselines: list[BaselineRecord] = (),
+    rate: RateChoice | None = None,
 ) -> dict:
     """CompressAI-style results dictionary (means over the images that succeeded), with per-image records.
 
     Baseline codecs, if any ran, are summarized the same way under ``baselines`` (one entry per codec).
+    ``rate`` is how the sizes were set (``None``: ``options.gaussians`` on every image).
     """
     ok = [r for r in records if not r.error]
 
@@ -187,10 +203,16 @@ def summarize(
         return _mean(ok, attr)
 
     codecs = list(dict.fromkeys(b.codec for b in baselines))
+    if rate is not None and rate.gaussians is None:
+        size = f"quality {rate.quality}" if rate.bpp is None else f"at most {rate.bpp} bpp"
+        gaussians = None
+    else:
+        gaussians = options.gaussians if rate is None else rate.gaussians
+        size = f"{gaussians} Gaussians"
     return {
         "name": "f2dgs",
         "description": (
-            f"f2dgs {__version__}, {options.init.value} init, {options.gaussians} Gaussians, "
+            f"f2dgs {__version__}, {options.init.value} init, {size}, effort {options.effort}, "
             f"{'default' if options.fit.steps is None else options.fit.steps} steps, on {folder}"
         ),
         "results": {
@@ -203,7 +225,11 @@ def summarize(
         "render_fps": [mean("render_fps")],
         "psnr_unquantized": [mean("psnr_unquantized")],
         "settings": {
-            "gaussians": options.gaussians,
+            "gaussians": gaussians,
+            "quality": None if rate is None else rate.quality,
+            "bpp": None if rate is None else rate.bpp,
+            "mean_gaussians": mean("gaussians"),
+            "effort": options.effort,
             "steps": options.fit.steps,
             "mean_steps_taken": mean("steps"),
             "time_budget": options.fit.time_budget,

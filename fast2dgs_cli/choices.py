@@ -10,19 +10,23 @@ __all__ = [
     "DEFAULT_QUALITY",
     "DEFAULT_STEPS",
     "MAX_DEFAULT_STEPS",
+    "REFERENCE_QUALITY",
     "Backend",
     "InitMethod",
     "Loss",
 ]
 
-DEFAULT_QUALITY = 70
-"""``f2dgs encode`` quality when no quality, size or budget is given (``rate.budget_for_quality``)."""
+DEFAULT_QUALITY = 60
+"""``f2dgs encode`` and ``bench`` quality when no quality, size or budget is given (``rate.budget_for_quality``)."""
+
+REFERENCE_QUALITY = 70
+"""The quality whose density of Gaussians is ``DEFAULT_DENSITY``: the fixed point of the quality scale."""
 
 DEFAULT_GAUSSIANS = 10_000
-"""Gaussian budget of the library's ``EncodeOptions`` and of ``bench``: quality 70 on a 768×512 image."""
+"""Gaussian budget of the library's ``EncodeOptions``: quality 70 on a 768×512 image."""
 
 DEFAULT_DENSITY = DEFAULT_GAUSSIANS / (768 * 512)
-"""Gaussians per pixel at the default quality (about 0.025)."""
+"""Gaussians per pixel at ``REFERENCE_QUALITY`` (about 0.025)."""
 
 DEFAULT_STEPS = 50
 """Fine-tuning steps when none are given, at ``DEFAULT_DENSITY`` and above (``encoder.fit.default_steps``): the

@@ -1,9 +1,10 @@
 """The encoder: image → `.g2d` bytes. The library under the CLI; it never prints.
 
 ```
-encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine colours, geometry, colours
+encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine colours, (geometry, colours) × rounds
                ─► write_g2d (zstd) ─► bytes
 ```
+The effort (``effort.EFFORTS``) sets the fine-tuning steps and schedule and the refinement's sweeps and rounds.
 Decoding is ``decode.decode_g2d`` (no torch, no network weights).
 """
 
@@ -22,7 +23,8 @@ from torch import Tensor
 from . import __version__
 from .choices import DEFAULT_GAUSSIANS, Backend, InitMethod
 from .container import write_g2d
-from .encoder.fit import FitConfig, finetune
+from .effort import DEFAULT_EFFORT, effort_level
+from .encoder.fit import FitConfig, default_steps, finetune
 from .encoder.init import init_gaussians
 from .encoder.quantize import encoder_bit_depths, quantize
 from .encoder.refine import refine_colours, select_pixels
@@ -30,9 +32,9 @@ from .encoder.refine_geometry import refine_geometry
 from .gaussians import dequantize
 from .metrics import psnr, to_uint8
 from .render import load_kernels, render, resolve_backend
-from .representation import BitDepths
+from .representation import BitDepths, QuantizedGaussians
 
-__all__ = ["EncodeOptions", "EncodeResult", "Preparation", "encode_image", "prepare_encoder"]
+__all__ = ["EncodeOptions", "EncodeResult", "Preparation", "encode_image", "fit_config", "prepare_encoder"]
 
 @dataclass(frozen=True)
 class EncodeOptions:
@@ -45,6 +47,8 @@ class EncodeOptions:
         init: initialization method.
         backend: renderer used for fine-tuning.
         bits: quantization bit depths (``None``: ``encoder_bit_depths`` of the image's size).
+        effort: 1–9 (``effort.EFFORTS``): the fine-tuning steps where ``fit`` leaves them ``None``, the rate
+            decay of long fits, and the refinement's sweeps and rounds (``fit_config``, ``_refine``).
     """
 
     gaussians: int = DEFAULT_GAUSSIANS
@@ -53,6 +57,10 @@ class EncodeOptions:
     init: InitMethod = InitMethod.PRIOR
     backend: Backend = Backend.AUTO
     bits: BitDepths | None = None
+    effort: int = DEFAULT_EFFORT
+
+    def __post_init__(self) -> None:
+        effort_level(self.effort)  # ValueError outside 1–9
 
 
 @dataclass(frozen=True)
@@ -101,7 +109,7 @@ def encode_image(
     seconds["init"] = time.perf_counter() - clock
 
     bits = options.bits or encoder_bit_depths(height, width)
-    fitted = finetune(initial, pixels, options.fit, backend=backend, on_step=on_step)
+    fitted = finetune(initial, pixels, fit_config(options, count, height * width), backend=backend, on_step=on_step)
     seconds["fit"] = fitted.seconds
 
     clock = time.perf_counter()
@@ -109,10 +117,7 @@ def encode_image(
     seconds["quantize"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    selection = select_pixels(quantized, backend)  # the colours do not move the geometry: shared
-    quantized = refine_colours(quantized, pixels, backend, selection=selection)
-    quantized = refine_geometry(quantized, pixels, backend, selection=selection)
-    quantized = refine_colours(quantized, pixels, backend)
+    quantized = _refine(quantized, pixels, backend, options.effort)
     seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -121,6 +126,7 @@ def encode_image(
         "init": options.init.value,
         "seed": str(options.seed),
         "steps": str(fitted.steps),
+        "effort": str(options.effort),
     }
     data = write_g2d(quantized, metadata)
     seconds["entropy"] = time.perf_counter() - clock
@@ -132,6 +138,35 @@ def encode_image(
         unquantized = psnr(to_uint8(render(fitted.gaussians, height, width, backend).cpu()), target)
     seconds["verify"] = time.perf_counter() - clock
     return EncodeResult(data, count, quality, unquantized, fitted.steps, backend, seconds)
+
+
+def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
+    """``options.fit`` completed by ``options.effort`` for ``count`` Gaussians on ``pixels`` pixels: the steps
+    (when ``None``) are the effort's ``step_factor`` times ``default_steps``; an effort with a decay sets it
+    (unless ``fit`` has one) and keeps the best step."""
+    level = effort_level(options.effort)
+    fit = options.fit
+    if fit.steps is None:
+        fit = dataclasses.replace(fit, steps=max(1, round(level.step_factor * default_steps(count, pixels))))
+    if level.decay and fit.decay == 0.0:
+        fit = dataclasses.replace(fit, decay=level.decay, keep_best=True)
+    return fit
+
+
+def _refine(q: QuantizedGaussians, pixels: Tensor, backend: Backend, effort: int) -> QuantizedGaussians:
+    """Colour refinement, then rounds of geometry and colour refinement as ``effort`` says (``effort.Effort``)."""
+    level = effort_level(effort)
+    selection = select_pixels(q, backend)  # the colours do not move the geometry: shared
+    q = refine_colours(q, pixels, backend, selection=selection)
+    for _ in range(level.rounds if level.geometry_sweeps else 0):
+        moved = refine_geometry(q, pixels, backend, max_sweeps=level.geometry_sweeps, selection=selection)
+        still = moved is q  # no move helped the rendered picture: another round would find none either
+        if not still:
+            selection = select_pixels(moved, backend)
+        q = refine_colours(moved, pixels, backend, selection=selection)
+        if still:
+            break
+    return q
 
 
 class Preparation(NamedTuple):

@@ -7,9 +7,10 @@
 --gaussians N  ──► K = N (expert)
 ```
 
-Quality 70 (the default) is ρ₇₀ = 10,000 / (768·512) ≈ 0.025: 10k Gaussians on a Kodak image. Every 15
-quality points double (or halve) the budget, so q = 100 is about 0.10 Gaussians per pixel and q = 0 about
-0.001.
+Quality 70 is ρ₇₀ = 10,000 / (768·512) ≈ 0.025: 10k Gaussians on a Kodak image. Every 15 quality points
+double (or halve) the budget, so q = 100 is about 0.10 Gaussians per pixel and q = 0 about 0.001. The
+default, ``DEFAULT_QUALITY`` (60: about 6,300 Gaussians on a Kodak image), is where f2dgs beats JPEG at
+the same bytes (benchmarks/README.md).
 
 For ``--bpp`` the size of a file is nearly proportional to its Gaussian count (the header is a few dozen
 bytes; bits per Gaussian depend on the image through the entropy coder), so the bits per Gaussian are first
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 
 from torch import Tensor
 
-from .choices import DEFAULT_DENSITY, DEFAULT_QUALITY
+from .choices import DEFAULT_DENSITY, DEFAULT_QUALITY, REFERENCE_QUALITY
 from .codec import EncodeOptions, EncodeResult, encode_image
 from .container import write_g2d
 from .encoder.init import init_gaussians
@@ -82,7 +83,7 @@ def budget_for_quality(quality: float, height: int, width: int) -> int:
     """Gaussian budget of a ``height × width`` image at ``quality`` (0–100), at least 1, at most H·W."""
     if not 0 <= quality <= 100:
         raise ValueError(f"quality must be between 0 and 100, got {quality}")
-    density = DEFAULT_DENSITY * 2.0 ** ((quality - DEFAULT_QUALITY) / _QUALITY_PER_DOUBLING)
+    density = DEFAULT_DENSITY * 2.0 ** ((quality - REFERENCE_QUALITY) / _QUALITY_PER_DOUBLING)
     return max(1, min(height * width, round(density * height * width)))
 
 

@@ -307,7 +307,36 @@ def test_bench_writes_compressai_json(tmp_path: Path) -> None:
     for key in ("bpp", "psnr-rgb", "ms-ssim-rgb", "encoding_time", "decoding_time"):
         assert len(data["results"][key]) == 1
     assert data["results"]["bpp"][0] > 0
+    assert data["settings"]["effort"] == 5 and data["images"][0]["effort"] == 5  # the default effort
     assert (tmp_path / "r.csv").read_text().count("\n") == 2
+
+
+def test_bench_records_the_effort(tmp_path: Path) -> None:
+    folder = tmp_path / "set"
+    folder.mkdir()
+    _png(folder / "one.png", size=(48, 32))
+    report = tmp_path / "r.json"
+    result = _run("bench", str(folder), "-q", "30", "-e", "2", "--json", str(report))
+    assert result.exit_code == 0, result.output
+    data = json.loads(report.read_text())
+    assert data["settings"]["effort"] == 2 and data["settings"]["quality"] == 30
+    assert data["images"][0]["effort"] == 2 and "effort 2" in data["description"]
+
+
+@pytest.mark.parametrize("effort", ["0", "10", "fast"])
+@pytest.mark.parametrize("command", ["encode", "bench"])
+def test_effort_outside_1_to_9_is_a_usage_error(tmp_path: Path, command: str, effort: str) -> None:
+    image = _png(tmp_path / "a.png")
+    result = _run(command, str(image if command == "encode" else tmp_path), "--effort", effort)
+    assert result.exit_code == 2 and "effort" in result.output.lower(), result.output
+    assert not (tmp_path / "a.g2d").exists()
+
+
+def test_effort_is_accepted_and_told(tmp_path: Path) -> None:
+    image = _png(tmp_path / "a.png")
+    result = _run("encode", str(image), "-e", "1", "-n", "30")
+    assert result.exit_code == 0, result.output
+    assert "effort 1" in result.output and (tmp_path / "a.g2d").exists()
 
 
 def test_bench_runs_baselines_within_f2dgs_bytes(tmp_path: Path) -> None:

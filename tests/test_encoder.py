@@ -238,6 +238,28 @@ def test_default_steps_grow_as_the_density_falls() -> None:
     assert default_steps(2_500, 384 * 256) == 50  # density, not count
 
 
+def test_rate_factor_decays_the_last_share_of_the_steps() -> None:
+    from fast2dgs_cli.encoder.fit import DECAY_FLOOR, rate_factor
+
+    assert rate_factor(70, 100, 0.3) == 1.0 == rate_factor(100, 100, 0.0)
+    assert rate_factor(100, 100, 0.3) == pytest.approx(DECAY_FLOOR)
+    assert rate_factor(85, 100, 0.3) == pytest.approx((1 + DECAY_FLOOR) / 2)
+    assert rate_factor(80, 100, 0.3) > rate_factor(90, 100, 0.3)
+
+
+def test_keep_best_returns_the_lowest_loss_seen(crop: torch.Tensor) -> None:
+    import torch.nn.functional as F
+
+    from fast2dgs_cli.render import render
+
+    start = init_gaussians(crop, 200, seed=0)
+    config = FitConfig(steps=15, lr_scale=1.0, lr_rotation=1.0, lr_color=0.3, keep_best=True)  # rates that wander
+    result = finetune(start, crop, config, backend="cpu")
+    with torch.no_grad():
+        final = F.mse_loss(render(result.gaussians, 128, 128, "cpu"), crop).item()
+    assert final <= min(result.losses) * (1 + 1e-5)
+
+
 def test_geometry_refinement_slopes_match_finite_differences(crop: torch.Tensor) -> None:
     from fast2dgs_cli.encoder.quantize import quantize
     from fast2dgs_cli.encoder.refine import select_pixels, stored_target

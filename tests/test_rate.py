@@ -38,3 +38,29 @@ def test_bpp_lands_just_under_the_target(crop: torch.Tensor, bpp: float) -> None
 def test_bpp_too_small_is_an_error(crop: torch.Tensor) -> None:
     with pytest.raises(ValueError, match="no Gaussian budget fits"):
         encode_to_bpp(crop, 0.001, EncodeOptions(fit=FitConfig(steps=2), init=InitMethod.GRADIENT, backend=Backend.CPU))
+
+
+def test_higher_quality_gives_more_bytes(sample: torch.Tensor) -> None:
+    """-q means what users expect: every 10 points up, a bigger file (a small picture, a short fit)."""
+    from fast2dgs_cli.rate import RateChoice, encode_at_rate
+
+    picture = sample[64:128, 96:192].contiguous()  # 96×64
+    options = EncodeOptions(fit=FitConfig(steps=20), init=InitMethod.GRADIENT, backend=Backend.CPU)
+    sizes = [len(encode_at_rate(picture, RateChoice(quality=q), options).data) for q in range(10, 101, 10)]
+    assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes), sizes
+
+
+def test_effort_sets_the_steps_unless_they_are_given() -> None:
+    from fast2dgs_cli.codec import fit_config
+    from fast2dgs_cli.effort import LEGACY_EFFORT
+
+    def steps(effort: int, given: int | None = None) -> int:
+        return fit_config(EncodeOptions(effort=effort, fit=FitConfig(steps=given)), 10_000, 768 * 512).steps
+
+    assert steps(LEGACY_EFFORT) == 50  # f2dgs 0.1's default
+    assert [steps(e) for e in range(1, 10)] == sorted(steps(e) for e in range(1, 10))
+    assert steps(1) < steps(5) < steps(9)
+    assert steps(9, given=7) == 7 == steps(1, given=7)
+    for effort in (0, 10, True):
+        with pytest.raises(ValueError, match="effort"):
+            EncodeOptions(effort=effort)

@@ -34,7 +34,7 @@ from ..choices import DEFAULT_DENSITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Loss
 from ..gaussians import Gaussians
 from ..render import Backend, backend_device, render, resolve_backend
 
-__all__ = ["XY_STEP", "FitConfig", "FitResult", "Loss", "default_steps", "finetune"]
+__all__ = ["DECAY_FLOOR", "XY_STEP", "FitConfig", "FitResult", "Loss", "default_steps", "finetune", "rate_factor"]
 
 XY_STEP = 0.075
 """Position learning rate as a fraction of the mean Gaussian spacing ``1/√N`` (normalized coordinates).
@@ -43,6 +43,9 @@ A rate tied to the spacing moves every Gaussian by the same share of the distanc
 the budget; a fixed rate moves dense Gaussians too far and sparse ones too little. The rates stay constant
 over the run: short fits are still travelling, not settling.
 """
+
+DECAY_FLOOR = 0.1
+"""Share of each learning rate left at the last step of a decaying fit (``FitConfig.decay``)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,10 @@ class FitConfig:
         lr_rotation: learning rate of rotations (radians).
         lr_color: learning rate of colours.
         loss: the loss function.
+        decay: share of the steps, at the end, over which every rate falls (half a cosine) to ``DECAY_FLOOR``
+            of its value, so that a long fit settles instead of wandering (0: constant rates).
+        keep_best: return the Gaussians of the step with the lowest loss, not the last ones: a long fit of
+            few Gaussians at constant rates can end worse than it was hundreds of steps before.
 
     The scale, rotation and colour rates are tuned for short runs (Adam, about 100 steps).
     """
@@ -68,6 +75,8 @@ class FitConfig:
     lr_rotation: float = 0.1
     lr_color: float = 3e-2
     loss: Loss = Loss.MSE
+    decay: float = 0.0
+    keep_best: bool = False
 
 
 def default_steps(count: int, pixels: int) -> int:
@@ -79,6 +88,16 @@ def default_steps(count: int, pixels: int) -> int:
     halvings = math.log2(DEFAULT_DENSITY * pixels / max(count, 1))
     share = min(1.0, max(0.0, halvings))
     return round(DEFAULT_STEPS + share * (MAX_DEFAULT_STEPS - DEFAULT_STEPS))
+
+
+def rate_factor(step: int, steps: int, decay: float) -> float:
+    """Learning-rate multiplier of ``step`` (1-based) of ``steps`` when the last ``decay`` share of them decays:
+    1 before, then half a cosine down to ``DECAY_FLOOR`` at the last step."""
+    span = decay * steps
+    into = step - (steps - span)
+    if span <= 0 or into <= 0:
+        return 1.0
+    return DECAY_FLOOR + (1.0 - DECAY_FLOOR) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, into / span)))
 
 
 @dataclass(frozen=True)
@@ -103,6 +122,7 @@ class _Adam:
 
     def __init__(self, params: list[tuple[Tensor, float]], betas=(0.9, 0.999), eps: float = 1e-8) -> None:
         self.params, self.betas, self.eps, self.count = params, betas, eps, 0
+        self.factor = 1.0  # multiplies every learning rate (the schedule)
         self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p, _ in params]
 
     @torch.no_grad()
@@ -116,7 +136,7 @@ class _Adam:
             mean.mul_(beta1).add_(param.grad, alpha=1.0 - beta1)
             square.mul_(beta2).addcmul_(param.grad, param.grad, value=1.0 - beta2)
             denom = (square / correction2).sqrt_().add_(self.eps)
-            param.addcdiv_(mean, denom, value=-lr / correction1)
+            param.addcdiv_(mean, denom, value=-lr * self.factor / correction1)
             param.grad = None
 
 
@@ -158,6 +178,7 @@ def finetune(
     )
     steps = default_steps(len(gaussians), height * width) if config.steps is None else config.steps
     losses: list[float] = []
+    best_loss, best = math.inf, None
     start = time.perf_counter()
     collecting = gc.isenabled()
     gc.disable()  # the steps free their objects by reference counting; a full collection would walk every
@@ -168,14 +189,23 @@ def finetune(
             current = Gaussians(xy, log_scale.exp(), rotation, color)
             loss = _loss(config.loss, render(current, height, width, chosen), target)
             loss.backward()
-            optimizer.step()
             losses.append(loss.item())
+            if config.keep_best and losses[-1] < best_loss:  # the parameters this loss was measured at
+                best_loss = losses[-1]
+                best = Gaussians(*(t.detach().clone() for t in (xy, current.scale, rotation, color)))
+            optimizer.factor = rate_factor(step, steps, config.decay)
+            optimizer.step()
             if on_step is not None:
                 on_step(step, steps, losses[-1])
     finally:
         if collecting:
             gc.enable()
-    fitted = Gaussians(xy, log_scale.exp(), rotation, color).detach().to(device="cpu")
+    fitted = Gaussians(xy, log_scale.exp(), rotation, color).detach()
+    if best is not None:
+        with torch.no_grad():  # the last step's loss is not known without one more render: measure it
+            last = _loss(config.loss, render(fitted, height, width, chosen), target).item()
+        fitted = fitted if last <= best_loss else best
+    fitted = fitted.to(device="cpu")
     return FitResult(fitted, len(losses), time.perf_counter() - start, losses)
 
 

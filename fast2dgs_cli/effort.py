@@ -1,0 +1,64 @@
+"""Effort levels: how much encode time buys how much picture, like ``cjxl -e`` or ``avifenc -s``.
+
+An effort (1–9) never changes the Gaussian budget, so it does not change the size much: it sets how long
+fine-tuning runs and how hard the codes are refined after quantization. ``--steps`` and ``--time`` still
+override or cap the fine-tuning of any effort. Effort 3 is the encoder of f2dgs 0.1 (the default steps of
+``encoder.fit.default_steps``, two geometry sweeps); the default is ``DEFAULT_EFFORT``. What each level costs
+and gains on Kodak: docs/encoder.md and benchmarks/README.md.
+
+Torch-free, so that ``f2dgs --help`` can list the levels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DEFAULT_EFFORT", "EFFORTS", "LEGACY_EFFORT", "MAX_EFFORT", "MIN_EFFORT", "Effort", "effort_level"]
+
+MIN_EFFORT = 1
+MAX_EFFORT = 9
+DEFAULT_EFFORT = 5
+"""Effort of ``f2dgs encode`` and of ``EncodeOptions`` when none is given."""
+LEGACY_EFFORT = 3
+"""The effort that encodes as f2dgs 0.1's default did."""
+
+
+@dataclass(frozen=True)
+class Effort:
+    """What one effort level does.
+
+    Attributes:
+        step_factor: fine-tuning steps as a multiple of ``encoder.fit.default_steps`` (which follows the
+            Gaussian density).
+        decay: share of the fine-tuning steps at the end over which the learning rates decay
+            (``encoder.fit.FitConfig.decay``); long fits also keep their best step (``keep_best``).
+        geometry_sweeps: most sweeps of each geometry refinement (``refine_geometry``; 0: none).
+        rounds: geometry-then-colour refinement rounds after the first colour refinement (the sequence stops
+            early when the geometry no longer moves).
+    """
+
+    step_factor: float
+    decay: float = 0.0
+    geometry_sweeps: int = 2
+    rounds: int = 1
+
+
+EFFORTS: dict[int, Effort] = {
+    1: Effort(0.3, geometry_sweeps=1),
+    2: Effort(0.6, geometry_sweeps=1),
+    3: Effort(1.0),
+    4: Effort(1.2),
+    5: Effort(1.5),
+    6: Effort(2.5, decay=0.3),
+    7: Effort(4.0, decay=0.3, geometry_sweeps=3),
+    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2),
+    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3),
+}
+"""The levels, by number (see the module docstring)."""
+
+
+def effort_level(effort: int) -> Effort:
+    """The ``Effort`` of level ``effort``; ``ValueError`` outside ``MIN_EFFORT``–``MAX_EFFORT``."""
+    if isinstance(effort, bool) or effort not in EFFORTS:
+        raise ValueError(f"effort must be an integer from {MIN_EFFORT} to {MAX_EFFORT}, got {effort!r}")
+    return EFFORTS[effort]
