@@ -17,8 +17,16 @@ from .interrupts import on_signal, received
 __all__ = ["main"]
 
 
+def _unraisable(event: sys.UnraisableHookArgs) -> None:
+    """Say nothing of an interrupt that landed where Python cannot raise it (a C callback in numba's compiler):
+    the command still ends with the signal's exit code."""
+    if not isinstance(event.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(event)
+
+
 def main() -> None:
     """Console-script entry point."""
+    sys.unraisablehook = _unraisable
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
     try:
