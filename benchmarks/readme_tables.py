@@ -436,6 +436,20 @@ def rd_efforts_table() -> str:
     return "\n".join(lines) + "\n\n" + effort_tables(data)
 
 
+def decode_limits_table() -> str:
+    """Adversarial `.g2d` files against the decoder's limits, from ``decode_limits.json`` (decode_limits.py)."""
+    path = RESULTS / "decode_limits.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/decode_limits.py`._"
+    data = json.loads(path.read_text())
+    lines = ["| file | bytes | outcome | seconds | peak MiB |", "|---|---:|---|---:|---:|"]
+    for row in data["cases"]:
+        outcome = row["outcome"] if row["outcome"] == "decoded" else "refused: " + row["outcome"].split(": ", 2)[-1]
+        lines.append(f"| {row['file']} | {row['bytes']} | {outcome} | {row['seconds']:.2f} | {row['peak_mib']:.0f} |")
+    lines += ["", f"Fresh `f2dgs decode` processes, one run each; {describe_machine(data['machine'])}."]
+    return "\n".join(lines)
+
+
 def baselines_table() -> str:
     """f2dgs at its default quality and effort vs the baselines at f2dgs's own file sizes, from
     ``kodak_default.json``'s ``baselines`` (``kodak-10000.json`` before that existed)."""
@@ -541,6 +555,7 @@ DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
         "render-speed": render_speed_table,
         "encode-speed": encode_speed_table,
         "decode-speed": decode_speed_table,
+        "decode-limits": decode_limits_table,
         "prior": prior_table,
         "headroom": headroom_table,
         "train-reproduction": train_reproduction_table,
