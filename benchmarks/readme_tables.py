@@ -20,6 +20,17 @@ from common import RESULTS, ROOT, shipped_card
 CODEC_NAMES = {"f2dgs": "f2dgs", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF"}
 
 
+def _results(name: str) -> dict | None:
+    """The JSON of ``benchmarks/results/<name>``, or ``None`` when that benchmark has not been run."""
+    path = RESULTS / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _missing(command: str) -> str:
+    """The table's place-holder until ``command`` has been run."""
+    return f"_No results yet: run `{command}`._"
+
+
 def describe_machine(machine: dict) -> str:
     """``AMD EPYC (znver3, no AVX-512), 2 cores``: what a figure was measured on."""
     target = machine.get("cpu_target")
@@ -168,10 +179,9 @@ def _reference_lines(refs: list[dict]) -> list[str]:
 
 def prior_table() -> str:
     """Prior vs heuristic init per budget, from ``prior_vs_heuristic.json`` (written by prior_vs_heuristic.py)."""
-    path = RESULTS / "prior_vs_heuristic.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/prior_vs_heuristic.py`._"
-    data = json.loads(path.read_text())
+    data = _results("prior_vs_heuristic.json")
+    if data is None:
+        return _missing("python benchmarks/prior_vs_heuristic.py")
     lines = [
         (
             "| K | prior 0 steps | gradient 0 | random 0 | multinomial prior 0 | prior 50 | gradient 50 | "
@@ -211,10 +221,9 @@ def prior_table() -> str:
 
 def headroom_table() -> str:
     """PSNR from oracle starts after 0 → 50 steps, per budget, from ``prior_headroom.json`` (prior_headroom.py)."""
-    path = RESULTS / "prior_headroom.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/prior_headroom.py`._"
-    data = json.loads(path.read_text())
+    data = _results("prior_headroom.json")
+    if data is None:
+        return _missing("python benchmarks/prior_headroom.py")
     oracle = data["settings"]["oracle_steps"]
     columns = ["prior", "lsq-colours"]
     columns += [f"fitted-attributes-{s}" for s in oracle] + [f"converged-positions-{s}" for s in oracle]
@@ -239,10 +248,9 @@ def headroom_table() -> str:
 
 def rd_table() -> str:
     """Rate–distortion points per ``--bpp`` target, from ``rd_kodak.json`` (written by rd_kodak.py)."""
-    path = RESULTS / "rd_kodak.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/rd_kodak.py`._"
-    data = json.loads(path.read_text())
+    data = _results("rd_kodak.json")
+    if data is None:
+        return _missing("python benchmarks/rd_kodak.py")
     codecs = data["codecs"]
     names = [c for c in ("f2dgs", "jpeg", "webp", "avif") if c in codecs]
     lines = [
@@ -341,10 +349,9 @@ def effort_tables(data: dict) -> str:
 
 def headline_table() -> str:
     """The README's table: mean PSNR of f2dgs and of JPEG, WebP and AVIF at no more bytes, per ``--bpp`` target."""
-    path = RESULTS / "rd_kodak.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/rd_kodak.py`._"
-    data = json.loads(path.read_text())
+    data = _results("rd_kodak.json")
+    if data is None:
+        return _missing("python benchmarks/rd_kodak.py")
     codecs, total = data["codecs"], _images(data)
     names = [c for c in CODEC_NAMES if c in codecs]
     lines = [
@@ -377,10 +384,9 @@ def headline_table() -> str:
 
 def decode_speed_table() -> str:
     """Whole-process ``f2dgs decode`` against Pillow's AVIF decode, from ``decode_speed.json`` (decode_speed.py)."""
-    path = RESULTS / "decode_speed.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/decode_speed.py`._"
-    data = json.loads(path.read_text())
+    data = _results("decode_speed.json")
+    if data is None:
+        return _missing("python benchmarks/decode_speed.py")
     lines = [
         "| image | .g2d bytes | f2dgs decode s | f2dgs peak MiB | AVIF bytes | AVIF decode s | AVIF peak MiB |",
         "|---|" + "---:|" * 6,
@@ -397,10 +403,9 @@ def decode_speed_table() -> str:
 
 def rd_efforts_table() -> str:
     """f2dgs per effort against the baselines, from ``rd_kodak_efforts.json`` (``rd_kodak.py --efforts``)."""
-    path = RESULTS / "rd_kodak_efforts.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/rd_kodak.py --efforts 5 9 --out ...rd_kodak_efforts.json`._"
-    data = json.loads(path.read_text())
+    data = _results("rd_kodak_efforts.json")
+    if data is None:
+        return _missing("python benchmarks/rd_kodak.py --efforts 5 9 --out ...rd_kodak_efforts.json")
     lines = [
         "| effort | target bpp | images | f2dgs bpp | f2dgs PSNR | jpeg PSNR | webp PSNR | avif PSNR | f2dgs MS-SSIM | "
         "jpeg MS-SSIM | f2dgs median encode s |",
@@ -438,10 +443,9 @@ def rd_efforts_table() -> str:
 
 def decode_limits_table() -> str:
     """Adversarial `.g2d` files against the decoder's limits, from ``decode_limits.json`` (decode_limits.py)."""
-    path = RESULTS / "decode_limits.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/decode_limits.py`._"
-    data = json.loads(path.read_text())
+    data = _results("decode_limits.json")
+    if data is None:
+        return _missing("python benchmarks/decode_limits.py")
     lines = ["| file | bytes | outcome | seconds | peak MiB |", "|---|---:|---|---:|---:|"]
     for row in data["cases"]:
         outcome = row["outcome"] if row["outcome"] == "decoded" else "refused: " + row["outcome"].split(": ", 2)[-1]
@@ -472,10 +476,9 @@ def baselines_table() -> str:
 
 def entropy_coders_table() -> str:
     """Bits per Gaussian of each attribute under zstd and range coding, from ``entropy_coders.json``."""
-    path = RESULTS / "entropy_coders.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/entropy_coders.py`._"
-    data = json.loads(path.read_text())
+    data = _results("entropy_coders.json")
+    if data is None:
+        return _missing("python benchmarks/entropy_coders.py")
     coders = list(data["mean_total"])
     lines = ["| attribute | " + " | ".join(coders) + " |", "|---|" + "---:|" * len(coders)]
     for name, row in data["mean_bits_per_gaussian"].items():
@@ -518,10 +521,9 @@ def train_reproduction_table() -> str:
 
 def fuzz_table() -> str:
     """Inputs, outcomes and escapes of each harness of the last long fuzzing run, from ``fuzz.json`` (fuzz.py)."""
-    path = RESULTS / "fuzz.json"
-    if not path.exists():
-        return "_No results yet: run `python benchmarks/fuzz.py`._"
-    data = json.loads(path.read_text())
+    data = _results("fuzz.json")
+    if data is None:
+        return _missing("python benchmarks/fuzz.py")
     names = {"reader": "`.g2d` reader (`read_g2d`, `describe`)", "images": "image loader (`load_image`)"}
     lines = [
         "| harness | inputs | accepted | escapes | timeouts | slowest input s | inputs/s | minutes |",
