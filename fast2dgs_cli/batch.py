@@ -11,14 +11,21 @@ neither torch nor the encoder; the functions load them when first called.
 
 from __future__ import annotations
 
-import math
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .choices import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
+from .choices import (
+    DEFAULT_GAUSSIANS,
+    DEFAULT_QUALITY,
+    DEFAULT_STEPS,
+    MAX_DEFAULT_STEPS,
+    Backend,
+    InitMethod,
+    Loss,
+    RateChoice,
+)
 from .container import MAX_GAUSSIANS
 from .effort import DEFAULT_EFFORT, effort_level
 from .errors import F2dgsError, SetupError
@@ -80,9 +87,13 @@ class EncodeSettings:
     effort: int = DEFAULT_EFFORT
 
     def __post_init__(self) -> None:
-        if sum(value is not None for value in (self.quality, self.bpp, self.gaussians)) > 1:
-            raise ValueError("give only one of -q/--quality, --bpp, --gaussians")
-        effort_level(self.effort)
+        effort_level(self.effort)  # each raises ValueError for settings that cannot work
+        _ = self.rate
+
+    @property
+    def rate(self) -> RateChoice:
+        """The rate choice (at most one of quality, bpp, Gaussians)."""
+        return RateChoice(self.quality, self.bpp, self.gaussians)
 
     def options(self):  # -> codec.EncodeOptions (imported lazily: it needs torch)
         """The codec's ``EncodeOptions`` for these settings (the budget: ``gaussians`` or the default)."""
@@ -116,10 +127,6 @@ class FileResult:
         status: ``ok`` or ``failed``.
         message: one line about the file (its figures, or why it failed).
         warnings: lines worth telling the user about an ``ok`` file.
-        bytes: output bytes (encode), or the `.g2d` size (bench).
-        bpp: bits per pixel of the `.g2d` file (encode, bench).
-        psnr: PSNR in dB of the decoded picture (encode, bench).
-        seconds: wall time of the file.
         records: the bench records of the file (``bench_file``).
     """
 
@@ -127,10 +134,6 @@ class FileResult:
     status: str = "ok"
     message: str = ""
     warnings: list[str] = field(default_factory=list)
-    bytes: int = 0
-    bpp: float = math.nan
-    psnr: float = math.nan
-    seconds: float = 0.0
     records: tuple = ()
 
 
@@ -182,12 +185,11 @@ def baseline_codecs(codecs: str) -> list[str]:
 def bench_summary(results: list[FileResult], settings: EncodeSettings, folder: Path) -> tuple[dict, list, list]:
     """``bench.summarize`` of ``bench_file`` results: ``(summary, f2dgs records, baseline records)``."""
     from .bench import summarize
-    from .rate import RateChoice
 
     records = [r.records[0] for r in results if r.records]
     baseline_records = [b for r in results if r.records for b in r.records[1]]
-    rate = RateChoice(settings.quality, settings.bpp, settings.gaussians)
-    return summarize(records, settings.options(), str(folder), baseline_records, rate), records, baseline_records
+    summary = summarize(records, settings.options(), str(folder), baseline_records, settings.rate)
+    return summary, records, baseline_records
 
 
 def _read(job: Job) -> bytes:
@@ -230,37 +232,33 @@ def encode_file(job: Job, settings: EncodeSettings, on_step: StepCallback | None
     import torch
 
     from .imageio import load_image
-    from .rate import RateChoice, encode_at_rate
+    from .rate import encode_at_rate
 
-    start = time.perf_counter()
     image = load_image(_read(job), settings.max_pixels)
     height, width = image.pixels.shape[:2]
     warnings = ["alpha channel discarded"] if image.had_alpha else []
     if settings.gaussians is not None and settings.gaussians > height * width:
         warnings.append(f"{settings.gaussians} Gaussians asked for {height * width} pixels; using one per pixel")
-    rate = RateChoice(settings.quality, settings.bpp, settings.gaussians)
-    result = encode_at_rate(torch.from_numpy(image.pixels), rate, settings.options(), on_step)
+    result = encode_at_rate(torch.from_numpy(image.pixels), settings.rate, settings.options(), on_step)
     _write(job, result.data)
     bpp = 8 * len(result.data) / (width * height)
     message = (
         f"{width}x{height}, N={result.count}, {len(result.data)} bytes, {bpp:.3f} bpp, {result.psnr:.2f} dB, "
         f"{sum(result.seconds.values()):.1f} s ({result.steps} steps, effort {settings.effort}, {result.backend.value})"
     )
-    seconds = time.perf_counter() - start
-    return FileResult(job, "ok", message, warnings, len(result.data), bpp, result.psnr, seconds)
+    return FileResult(job, "ok", message, warnings)
 
 
 def decode_file(job: Job, settings: DecodeSettings) -> FileResult:
     """Decode one `.g2d` file (or stdin) to its image target (or stdout, PNG)."""
     from .decode import decode_picture
 
-    start = time.perf_counter()
     suffix = "" if job.target is None else job.target.suffix
     picture, (height, width) = decode_picture(
         _read(job), suffix, settings.width, settings.height, settings.scale, settings.backend, settings.max_pixels
     )
     _write(job, picture)
-    return FileResult(job, "ok", f"decoded at {width}x{height}", seconds=time.perf_counter() - start)
+    return FileResult(job, "ok", f"decoded at {width}x{height}")
 
 
 def bench_file(
@@ -268,17 +266,15 @@ def bench_file(
 ) -> FileResult:
     """Encode, decode and measure one image, then each baseline codec at most its bytes (``bench``)."""
     from .bench import bench_baselines, bench_image
-    from .rate import RateChoice
 
     if job.source is None:
         raise F2dgsError("bench reads image files, not stdin")
-    rate = RateChoice(settings.quality, settings.bpp, settings.gaussians)
-    record = bench_image(job.source, settings.options(), on_step, rate)
+    record = bench_image(job.source, settings.options(), on_step, settings.rate)
     if record.error:
         return FileResult(job, "failed", record.error, records=(record, []))
     others = bench_baselines(job.source, record.bytes, baselines) if baselines else []
     message = f"{record.bytes} bytes, {record.bpp:.3f} bpp, {record.psnr:.2f} dB"
-    return FileResult(job, "ok", message, [], record.bytes, record.bpp, record.psnr, record.encode_s, (record, others))
+    return FileResult(job, "ok", message, records=(record, others))
 
 
 def run_batch(

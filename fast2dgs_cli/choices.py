@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "Backend",
     "InitMethod",
     "Loss",
+    "RateChoice",
 ]
 
 DEFAULT_QUALITY = 60
@@ -59,3 +61,19 @@ class Loss(str, Enum):
 
     MSE = "mse"
     L1_SSIM = "l1-ssim"
+
+
+@dataclass(frozen=True)
+class RateChoice:
+    """How big a file should be: at most one of a quality, a size in bits per pixel, or a Gaussian count.
+
+    None given means ``DEFAULT_QUALITY``. Raises ``ValueError`` when more than one is given.
+    """
+
+    quality: float | None = None
+    bpp: float | None = None
+    gaussians: int | None = None
+
+    def __post_init__(self) -> None:
+        if sum(value is not None for value in (self.quality, self.bpp, self.gaussians)) > 1:
+            raise ValueError("give only one of -q/--quality, --bpp, --gaussians")

@@ -178,15 +178,15 @@ def _run(jobs: list[batch.Job], work, label: str, report_ok: bool = True) -> lis
 
     with _progress() as progress:
         overall = progress.add_task(label, total=len(jobs)) if len(jobs) > 1 else None
-        tasks: dict[str, object] = {}
+        tasks: dict[int, object] = {}
 
         def on_start(job: batch.Job):
             task = progress.add_task(escape(f"{label} {job.name}"), total=None)
-            tasks[job.name] = task
+            tasks[id(job)] = task
             return lambda step, total, _: progress.update(task, completed=step, total=total)
 
         def on_done(result: batch.FileResult) -> None:
-            progress.remove_task(tasks.pop(result.job.name))
+            progress.remove_task(tasks.pop(id(result.job)))
             for warning in result.warnings:
                 _say(err, f"warning: {result.job.name}: {warning}")
             if result.status == "ok" and report_ok:

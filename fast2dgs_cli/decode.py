@@ -108,7 +108,9 @@ def _render(values: dict[str, np.ndarray], size: tuple[int, int], backend: Backe
 
 def decode_g2d(
     data: bytes,
-    size: tuple[int, int] | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    scale: float | None = None,
     backend: Backend | str = Backend.AUTO,
     max_pixels: int = MAX_PIXELS,
 ) -> np.ndarray:
@@ -116,15 +118,14 @@ def decode_g2d(
 
     Args:
         data: the file's bytes (untrusted: malformed input raises ``G2DError``).
-        size: ``(height, width)`` to render at; the stored size by default.
+        width, height, scale: the output size (``output_size``); the stored size by default.
         backend: the renderer backend.
         max_pixels: the largest output accepted (``RequestError`` beyond it, and for a file asking for too
             much work).
     """
     ref_w, ref_h, count = read_header(data)
     check_count(ref_w, ref_h, count, len(data))
-    height, width = size or (ref_h, ref_w)
-    size = output_size((ref_h, ref_w), width, height, max_pixels=max_pixels)
+    size = output_size((ref_h, ref_w), width, height, scale, max_pixels)
     values = dequantize_arrays(read_g2d(data).gaussians)
     if size != (ref_h, ref_w):
         values = resize_arrays(values, (ref_h, ref_w), size)
@@ -144,6 +145,5 @@ def decode_picture(
 
     Returns the image bytes and the ``(height, width)`` decoded at (``output_size``).
     """
-    ref_w, ref_h, _ = read_header(data)
-    size = output_size((ref_h, ref_w), width, height, scale, max_pixels)
-    return encode_picture(decode_g2d(data, size, backend, max_pixels), suffix), size
+    picture = decode_g2d(data, width, height, scale, backend, max_pixels)
+    return encode_picture(picture, suffix), picture.shape[:2]

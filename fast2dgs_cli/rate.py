@@ -25,11 +25,10 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from torch import Tensor
 
-from .choices import DEFAULT_DENSITY, DEFAULT_QUALITY, REFERENCE_QUALITY
+from .choices import DEFAULT_DENSITY, DEFAULT_QUALITY, REFERENCE_QUALITY, RateChoice
 from .codec import EncodeOptions, EncodeResult, encode_image
 from .container import write_g2d
 from .encoder.init import init_gaussians
@@ -46,22 +45,6 @@ _AIM = 0.95
 _FIT_GROWTH = 1.08
 """How much bigger a fitted file is than its quantized initialization at the same budget, so that one encode
 usually lands in [0.9, 1]·target (measured in ``docs/encoder.md``)."""
-
-
-@dataclass(frozen=True)
-class RateChoice:
-    """How big a file should be: at most one of a quality, a size in bits per pixel, or a Gaussian count.
-
-    None given means ``DEFAULT_QUALITY``. Raises ``ValueError`` when more than one is given.
-    """
-
-    quality: float | None = None
-    bpp: float | None = None
-    gaussians: int | None = None
-
-    def __post_init__(self) -> None:
-        if sum(value is not None for value in (self.quality, self.bpp, self.gaussians)) > 1:
-            raise ValueError("give only one of -q/--quality, --bpp, --gaussians")
 
 
 def encode_at_rate(
