@@ -46,7 +46,7 @@ class EncodeOptions:
         seed: seed of every random choice; the same seed and input give the same bytes.
         init: initialization method.
         backend: renderer used for fine-tuning.
-        bits: quantization bit depths (``None``: ``encoder_bit_depths`` of the image's size).
+        bits: quantization bit depths (``None``: ``encoder_bit_depths`` of the image's size and budget).
         effort: 1–9 (``effort.EFFORTS``): the fine-tuning steps where ``fit`` leaves them ``None``, the rate
             decay of long fits, and the refinement's sweeps and rounds (``fit_config``, ``_refine``).
     """
@@ -108,7 +108,7 @@ def encode_image(
     initial = init_gaussians(pixels, count, seed=options.seed, method=options.init)
     seconds["init"] = time.perf_counter() - clock
 
-    bits = options.bits or encoder_bit_depths(height, width)
+    bits = options.bits or encoder_bit_depths(height, width, count)
     fitted = finetune(initial, pixels, fit_config(options, count, height * width), backend=backend, on_step=on_step)
     seconds["fit"] = fitted.seconds
 
@@ -142,12 +142,13 @@ def encode_image(
 
 def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
     """``options.fit`` completed by ``options.effort`` for ``count`` Gaussians on ``pixels`` pixels: the steps
-    (when ``None``) are the effort's ``step_factor`` times ``default_steps``; an effort with a decay sets it
-    (unless ``fit`` has one) and keeps the best step."""
+    (when ``None``) are the effort's ``step_factor`` times ``default_steps``, at least its ``min_steps``; an
+    effort with a decay sets it (unless ``fit`` has one) and keeps the best step."""
     level = effort_level(options.effort)
     fit = options.fit
     if fit.steps is None:
-        fit = dataclasses.replace(fit, steps=max(1, round(level.step_factor * default_steps(count, pixels))))
+        steps = max(level.min_steps, round(level.step_factor * default_steps(count, pixels)))
+        fit = dataclasses.replace(fit, steps=max(1, steps))
     if level.decay and fit.decay == 0.0:
         fit = dataclasses.replace(fit, decay=level.decay, keep_best=True)
     return fit

@@ -35,24 +35,27 @@ class Effort:
         geometry_sweeps: most sweeps of each geometry refinement (``refine_geometry``; 0: none).
         rounds: geometry-then-colour refinement rounds after the first colour refinement (the sequence stops
             early when the geometry no longer moves).
+        min_steps: fewest fine-tuning steps at any density (``default_steps`` falls as the density rises, but
+            dense fits are the furthest from settled).
     """
 
     step_factor: float
     decay: float = 0.0
     geometry_sweeps: int = 2
     rounds: int = 1
+    min_steps: int = 0
 
 
 EFFORTS: dict[int, Effort] = {
     1: Effort(0.3, geometry_sweeps=1),
     2: Effort(0.6, geometry_sweeps=1),
     3: Effort(1.0),
-    4: Effort(1.2),
-    5: Effort(1.5),
-    6: Effort(2.5, decay=0.3),
-    7: Effort(4.0, decay=0.3, geometry_sweeps=3),
-    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2),
-    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3),
+    4: Effort(1.2, min_steps=100),
+    5: Effort(1.5, min_steps=125),
+    6: Effort(2.5, decay=0.3, min_steps=200),
+    7: Effort(4.0, decay=0.3, geometry_sweeps=3, min_steps=330),
+    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2, min_steps=500),
+    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3, min_steps=830),
 }
 """The levels, by number (see the module docstring)."""
 
