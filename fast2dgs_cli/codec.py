@@ -26,10 +26,11 @@ from .container import write_g2d
 from .effort import DEFAULT_EFFORT, effort_level
 from .encoder.fit import FitConfig, default_steps, finetune
 from .encoder.init import init_gaussians
+from .encoder.precision import best_colour_depth
 from .encoder.quantize import encoder_bit_depths, quantize
 from .encoder.refine import refine_colours, select_pixels
 from .encoder.refine_geometry import refine_geometry
-from .gaussians import dequantize
+from .gaussians import Gaussians, dequantize
 from .metrics import psnr, to_uint8
 from .render import load_kernels, render, resolve_backend
 from .representation import BitDepths, QuantizedGaussians
@@ -117,7 +118,8 @@ def encode_image(
     seconds["quantize"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    quantized = _refine(quantized, pixels, backend, options.effort)
+    search = fitted.gaussians if options.bits is None else None  # bit depths the caller gave are kept
+    quantized = _refine(quantized, pixels, backend, options.effort, search)
     seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -154,11 +156,21 @@ def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
     return fit
 
 
-def _refine(q: QuantizedGaussians, pixels: Tensor, backend: Backend, effort: int) -> QuantizedGaussians:
-    """Colour refinement, then rounds of geometry and colour refinement as ``effort`` says (``effort.Effort``)."""
+def _refine(
+    q: QuantizedGaussians, pixels: Tensor, backend: Backend, effort: int, fitted: Gaussians | None
+) -> QuantizedGaussians:
+    """Colour refinement, then rounds of geometry and colour refinement as ``effort`` says (``effort.Effort``).
+
+    With ``fitted`` (the Gaussians ``q`` quantizes), the colour depth is chosen among the effort's
+    ``colour_offsets`` first (``precision.best_colour_depth``).
+    """
     level = effort_level(effort)
     selection = select_pixels(q, backend)  # the colours do not move the geometry: shared
-    q = refine_colours(q, pixels, backend, selection=selection)
+    if fitted is not None and level.colour_offsets:
+        bits = BitDepths(q.xy.bits, q.scale.bits, q.rotation.bits, q.color.bits)
+        q = best_colour_depth(fitted, pixels, bits, level.colour_offsets, selection, backend)
+    else:
+        q = refine_colours(q, pixels, backend, selection=selection)
     for _ in range(level.rounds if level.geometry_sweeps else 0):
         moved = refine_geometry(q, pixels, backend, max_sweeps=level.geometry_sweeps, selection=selection)
         still = moved is q  # no move helped the rendered picture: another round would find none either
