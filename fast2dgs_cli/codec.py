@@ -24,6 +24,7 @@ from . import __version__
 from .choices import DEFAULT_GAUSSIANS, Backend, InitMethod
 from .container import write_g2d
 from .effort import DEFAULT_EFFORT, effort_level
+from .encoder.existence import prune_gaussians
 from .encoder.fit import FitConfig, default_steps, finetune
 from .encoder.init import init_gaussians
 from .encoder.precision import best_colour_depth
@@ -139,7 +140,7 @@ def encode_image(
         quality = psnr(to_uint8(render(dequantize(quantized), height, width, backend).cpu()), target)
         unquantized = psnr(to_uint8(render(fitted.gaussians, height, width, backend).cpu()), target)
     seconds["verify"] = time.perf_counter() - clock
-    return EncodeResult(data, count, quality, unquantized, fitted.steps, backend, seconds)
+    return EncodeResult(data, quantized.count, quality, unquantized, fitted.steps, backend, seconds)
 
 
 def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
@@ -161,16 +162,21 @@ def _refine(
 ) -> QuantizedGaussians:
     """Colour refinement, then rounds of geometry and colour refinement as ``effort`` says (``effort.Effort``).
 
-    With ``fitted`` (the Gaussians ``q`` quantizes), the colour depth is chosen among the effort's
-    ``colour_offsets`` first (``precision.best_colour_depth``).
+    A rate-aware effort first chooses the colour depth (only with ``fitted``, the Gaussians ``q`` quantizes:
+    ``precision.best_colour_depth``) and drops the Gaussians that do not pay (``existence.prune_gaussians``).
     """
     level = effort_level(effort)
     selection = select_pixels(q, backend)  # the colours do not move the geometry: shared
-    if fitted is not None and level.colour_offsets:
+    if level.rate_aware and fitted is not None:
         bits = BitDepths(q.xy.bits, q.scale.bits, q.rotation.bits, q.color.bits)
-        q = best_colour_depth(fitted, pixels, bits, level.colour_offsets, selection, backend)
+        q = best_colour_depth(fitted, pixels, bits, selection, backend)
     else:
         q = refine_colours(q, pixels, backend, selection=selection)
+    if level.rate_aware:
+        pruned = prune_gaussians(q, pixels, selection)
+        if pruned is not q:
+            selection = select_pixels(pruned, backend)
+            q = refine_colours(pruned, pixels, backend, selection=selection)
     for _ in range(level.rounds if level.geometry_sweeps else 0):
         moved = refine_geometry(q, pixels, backend, max_sweeps=level.geometry_sweeps, selection=selection)
         still = moved is q  # no move helped the rendered picture: another round would find none either

@@ -37,8 +37,8 @@ class Effort:
             early when the geometry no longer moves).
         min_steps: fewest fine-tuning steps at any density (``default_steps`` falls as the density rises, but
             dense fits are the furthest from settled).
-        colour_offsets: colour bit depths tried besides the encoder's, as offsets; the best trade of bytes for
-            picture is kept (``encoder.precision.best_colour_depth``).
+        rate_aware: choose the colour depth per image (``encoder.precision``) and drop the Gaussians that cost
+            more bytes than the picture they add (``encoder.existence``).
     """
 
     step_factor: float
@@ -46,21 +46,19 @@ class Effort:
     geometry_sweeps: int = 2
     rounds: int = 1
     min_steps: int = 0
-    colour_offsets: tuple[int, ...] = ()
+    rate_aware: bool = False
 
-
-_NEIGHBOUR_DEPTHS = (-1, 1)
 
 EFFORTS: dict[int, Effort] = {
     1: Effort(0.3, geometry_sweeps=1),
     2: Effort(0.6, geometry_sweeps=1),
     3: Effort(1.0),
-    4: Effort(1.2, min_steps=100, colour_offsets=_NEIGHBOUR_DEPTHS),
-    5: Effort(1.5, min_steps=125, colour_offsets=_NEIGHBOUR_DEPTHS),
-    6: Effort(2.5, decay=0.3, min_steps=200, colour_offsets=_NEIGHBOUR_DEPTHS),
-    7: Effort(4.0, decay=0.3, geometry_sweeps=3, min_steps=330, colour_offsets=_NEIGHBOUR_DEPTHS),
-    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2, min_steps=500, colour_offsets=_NEIGHBOUR_DEPTHS),
-    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3, min_steps=830, colour_offsets=_NEIGHBOUR_DEPTHS),
+    4: Effort(1.2, min_steps=100, rate_aware=True),
+    5: Effort(1.5, min_steps=125, rate_aware=True),
+    6: Effort(2.5, decay=0.3, min_steps=200, rate_aware=True),
+    7: Effort(4.0, decay=0.3, geometry_sweeps=3, min_steps=330, rate_aware=True),
+    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2, min_steps=500, rate_aware=True),
+    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3, min_steps=830, rate_aware=True),
 }
 """The levels, by number (see the module docstring)."""
 

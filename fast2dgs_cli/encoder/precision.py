@@ -26,10 +26,12 @@ from ..representation import MAX_BITS, BitDepths, QuantizedGaussians
 from .quantize import quantize
 from .refine import PixelSelection, refine_colours
 
-__all__ = ["RD_SLOPE_DB", "best_colour_depth", "rd_score"]
+__all__ = ["COLOUR_OFFSETS", "RD_SLOPE_DB", "best_colour_depth", "rd_score"]
 
 RD_SLOPE_DB = 3.2
 """PSNR gained per e-fold of bytes along f2dgs's rate–distortion curve on Kodak (about 2.2 dB per doubling)."""
+COLOUR_OFFSETS = (-1, 1)
+"""Colour depths tried besides the encoder's, as offsets."""
 
 
 def rd_score(psnr_db: float, size: int) -> float:
@@ -41,9 +43,9 @@ def best_colour_depth(
     fitted: Gaussians,
     image: Tensor,
     bits: BitDepths,
-    offsets: tuple[int, ...],
     selection: PixelSelection,
     backend: Backend | str = Backend.AUTO,
+    offsets: tuple[int, ...] = COLOUR_OFFSETS,
 ) -> QuantizedGaussians:
     """The colour-refined quantization of ``fitted`` at ``bits``, or at ``bits.color + o`` for an ``o`` of
     ``offsets``, whichever has the best ``rd_score`` (ties: the earlier candidate, ``bits`` itself first).
@@ -52,9 +54,9 @@ def best_colour_depth(
         fitted: the fitted Gaussians.
         image: ``[H, W, 3]`` float target in [0, 1].
         bits: the encoder's bit depths.
-        offsets: colour depth offsets to try besides ``bits.color`` (depths outside 1–``MAX_BITS`` are skipped).
         selection: ``refine.select_pixels`` of ``quantize(fitted, H, W, bits)`` (the same for every candidate).
         backend: renderer for the colour weights and the scores.
+        offsets: colour depth offsets to try besides ``bits.color`` (depths outside 1–``MAX_BITS`` are skipped).
     """
     height, width = image.shape[:2]
     best, best_score = None, -math.inf
