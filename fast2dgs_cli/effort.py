@@ -1,8 +1,9 @@
 """Effort levels: how much encode time buys how much picture, like ``cjxl -e`` or ``avifenc -s``.
 
-An effort (1–9) never changes the Gaussian budget, so it does not change the size much: it sets how long
-fine-tuning runs and how hard the codes are refined after quantization. ``--steps`` and ``--time`` still
-override or cap the fine-tuning of any effort. Effort 3 is the encoder of f2dgs 0.1 (the default steps of
+An effort (1–9) never changes the Gaussian budget: it sets how long fine-tuning runs, how hard the codes are
+refined after quantization, and (efforts 4–9) whether the colour depth and the Gaussians kept are chosen for
+rate and distortion, which makes files a few per cent smaller. ``--steps`` and ``--time`` still override or
+cap the fine-tuning of any effort. Effort 3 fits and refines as f2dgs 0.1 did (the default steps of
 ``encoder.fit.default_steps``, two geometry sweeps); the default is ``DEFAULT_EFFORT``. What each level costs
 and gains on Kodak: docs/encoder.md and benchmarks/README.md.
 
@@ -20,7 +21,7 @@ MAX_EFFORT = 9
 DEFAULT_EFFORT = 5
 """Effort of ``f2dgs encode`` and of ``EncodeOptions`` when none is given."""
 LEGACY_EFFORT = 3
-"""The effort that encodes as f2dgs 0.1's default did."""
+"""The effort that fits and refines as f2dgs 0.1's default did."""
 
 
 @dataclass(frozen=True)

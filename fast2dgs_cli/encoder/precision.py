@@ -14,22 +14,20 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
-import torch
 from torch import Tensor
 
 from ..choices import Backend
 from ..container import write_g2d
-from ..gaussians import Gaussians, dequantize
-from ..render import render
+from ..gaussians import Gaussians
 from ..representation import MAX_BITS, BitDepths, QuantizedGaussians
 from .quantize import quantize
 from .refine import PixelSelection, refine_colours
+from .refine_geometry import decoded_error
 
 __all__ = ["COLOUR_OFFSETS", "RD_SLOPE_DB", "best_colour_depth", "rd_score"]
 
 RD_SLOPE_DB = 3.2
-"""PSNR gained per e-fold of bytes along f2dgs's rate–distortion curve on Kodak (about 2.2 dB per doubling)."""
+"""PSNR gained per e-fold of bytes along f2dgs's rate–distortion curve on Kodak (measured in docs/encoder.md)."""
 COLOUR_OFFSETS = (-1, 1)
 """Colour depths tried besides the encoder's, as offsets."""
 
@@ -73,9 +71,6 @@ def best_colour_depth(
 
 
 def _psnr(q: QuantizedGaussians, image: Tensor, backend: Backend | str) -> float:
-    """PSNR of ``q``'s decoded float picture against ``image`` (peak 1), summed by NumPy in a fixed order."""
-    with torch.no_grad():
-        picture = render(dequantize(q), q.height, q.width, backend).cpu()
-    difference = picture.double().numpy() - image.detach().cpu().double().numpy()
-    mse = float(np.mean(difference * difference))
+    """PSNR of ``q``'s decoded float picture against ``image`` (peak 1)."""
+    mse = decoded_error(q, image, backend) / image.numel()
     return 10 * math.log10(1 / max(mse, 1e-20))
