@@ -201,7 +201,7 @@ def test_other_pixel_formats_are_converted(tmp_path: Path, mode: str) -> None:
 
 def test_budget_above_pixel_count_warns_and_uses_every_pixel(tmp_path: Path) -> None:
     source = _png(tmp_path / "tiny.png", size=(12, 8))
-    result = _run("encode", str(source), "--gaussians", "500", "--steps", "2")
+    result = _run("encode", str(source), "--gaussians", "500", "--steps", "2", "--effort", "3")  # no pruning
     assert result.exit_code == 0, result.output
     assert f"warning: {source}: 500 Gaussians asked for 96 pixels; using one per pixel" in result.output
     assert "N=96," in result.output

@@ -67,3 +67,14 @@ def test_colour_depth_follows_the_picture() -> None:
     rough = best_colour_depth(scene, noisy, bits, selection, "cpu")
     assert exact.color.bits == 6 and rough.color.bits == 4, (exact.color.bits, rough.color.bits)
     assert rd_score(30.0, 1000) > rd_score(30.0, 1001) and rd_score(30.1, 1000) > rd_score(30.0, 1000)
+
+
+def test_pruning_drops_at_most_a_share_of_the_gaussians() -> None:
+    from fast2dgs_cli.encoder.existence import MAX_DROPPED_SHARE
+
+    q = quantize(random_scene(200, seed=9, spread=1.0, max_scale=2.0), H, W, BitDepths())
+    noise = torch.rand(H, W, 3, generator=torch.Generator().manual_seed(10))  # nothing pays for itself here
+    costs, error = removal_costs(q, noise, select_pixels(q, "cpu"))
+    assert (costs < 0.74 * error / q.count).mean() > MAX_DROPPED_SHARE
+    pruned = prune_gaussians(q, noise, select_pixels(q, "cpu"))
+    assert pruned.count == q.count - int(MAX_DROPPED_SHARE * q.count)

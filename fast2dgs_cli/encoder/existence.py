@@ -22,8 +22,12 @@ from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_
 from .precision import RD_SLOPE_DB
 from .refine import PixelSelection, stored_target
 
-__all__ = ["prune_gaussians", "removal_costs"]
+__all__ = ["MAX_DROPPED_SHARE", "prune_gaussians", "removal_costs"]
 
+MAX_DROPPED_SHARE = 0.15
+"""At most this share of the Gaussians is dropped (the cheapest): on a picture the fit cannot follow (noise,
+a short fit) nearly every Gaussian costs more than it adds, and dropping them all would leave ``--bpp``'s
+budget search, which expects the file to grow with the budget, nothing to aim with."""
 _BYTE_WORTH = RD_SLOPE_DB * math.log(10) / 10
 """``κ``: the share of the squared error one mean Gaussian's bytes are worth (module docstring)."""
 
@@ -38,13 +42,17 @@ def removal_costs(q: QuantizedGaussians, image: Tensor, selection: PixelSelectio
 
 
 def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> QuantizedGaussians:
-    """``q`` without the Gaussians whose removal cost is below ``κ·D/N`` (the module docstring); ``q`` itself
-    when none is (or when all would go)."""
+    """``q`` without the Gaussians whose removal cost is below ``κ·D/N`` (the module docstring), at most the
+    ``MAX_DROPPED_SHARE`` cheapest of them; ``q`` itself when none goes."""
     if q.count < 2:
         return q
     costs, error = removal_costs(q, image, selection)
     keep = costs >= _BYTE_WORTH * error / q.count
-    if keep.all() or not keep.any():
+    most = math.floor(MAX_DROPPED_SHARE * q.count)
+    if (~keep).sum() > most:  # only the cheapest go: the file stays about proportional to the budget
+        keep = np.ones(q.count, bool)
+        keep[np.argsort(costs, kind="stable")[:most]] = False
+    if keep.all():
         return q
     attributes = {
         name: QuantizedAttribute(a.bits, a.lo, a.hi, np.ascontiguousarray(a.codes[keep]))
