@@ -401,11 +401,11 @@ def decode_speed_table() -> str:
     return "\n".join(lines)
 
 
-def rd_efforts_table() -> str:
-    """f2dgs per effort against the baselines, from ``rd_kodak_efforts.json`` (``rd_kodak.py --efforts``)."""
-    data = _results("rd_kodak_efforts.json")
+def rd_efforts_table(name: str = "rd_kodak_efforts.json") -> str:
+    """f2dgs per effort against the baselines, from ``name`` (``rd_kodak.py --efforts ... --out name``)."""
+    data = _results(name)
     if data is None:
-        return _missing("python benchmarks/rd_kodak.py --efforts 5 9 --out ...rd_kodak_efforts.json")
+        return _missing(f"python benchmarks/rd_kodak.py --efforts 5 9 --out ...{name}")
     lines = [
         "| effort | target bpp | images | f2dgs bpp | f2dgs PSNR | jpeg PSNR | webp PSNR | avif PSNR | f2dgs MS-SSIM | "
         "jpeg MS-SSIM | f2dgs median encode s |",
@@ -553,6 +553,7 @@ DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
         "baselines": baselines_table,
         "rd": rd_table,
         "rd-efforts": rd_efforts_table,
+        "rd-rate-aware": lambda: rd_efforts_table("rd_kodak_rate_aware.json"),
         "entropy-coders": entropy_coders_table,
         "render-speed": render_speed_table,
         "encode-speed": encode_speed_table,

@@ -24,12 +24,14 @@ from . import __version__
 from .choices import DEFAULT_GAUSSIANS, Backend, InitMethod
 from .container import write_g2d
 from .effort import DEFAULT_EFFORT, effort_level
+from .encoder.existence import prune_gaussians
 from .encoder.fit import FitConfig, default_steps, finetune
 from .encoder.init import init_gaussians
+from .encoder.precision import best_colour_depth
 from .encoder.quantize import encoder_bit_depths, quantize
 from .encoder.refine import refine_colours, select_pixels
 from .encoder.refine_geometry import refine_geometry
-from .gaussians import dequantize
+from .gaussians import Gaussians, dequantize
 from .metrics import psnr, to_uint8
 from .render import load_kernels, render, resolve_backend
 from .representation import BitDepths, QuantizedGaussians
@@ -46,7 +48,7 @@ class EncodeOptions:
         seed: seed of every random choice; the same seed and input give the same bytes.
         init: initialization method.
         backend: renderer used for fine-tuning.
-        bits: quantization bit depths (``None``: ``encoder_bit_depths`` of the image's size).
+        bits: quantization bit depths (``None``: ``encoder_bit_depths`` of the image's size and budget).
         effort: 1–9 (``effort.EFFORTS``): the fine-tuning steps where ``fit`` leaves them ``None``, the rate
             decay of long fits, and the refinement's sweeps and rounds (``fit_config``, ``_refine``).
     """
@@ -108,7 +110,7 @@ def encode_image(
     initial = init_gaussians(pixels, count, seed=options.seed, method=options.init)
     seconds["init"] = time.perf_counter() - clock
 
-    bits = options.bits or encoder_bit_depths(height, width)
+    bits = options.bits or encoder_bit_depths(height, width, count)
     fitted = finetune(initial, pixels, fit_config(options, count, height * width), backend=backend, on_step=on_step)
     seconds["fit"] = fitted.seconds
 
@@ -117,7 +119,8 @@ def encode_image(
     seconds["quantize"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    quantized = _refine(quantized, pixels, backend, options.effort)
+    search = fitted.gaussians if options.bits is None else None  # bit depths the caller gave are kept
+    quantized = _refine(quantized, pixels, backend, options.effort, search)
     seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -137,27 +140,43 @@ def encode_image(
         quality = psnr(to_uint8(render(dequantize(quantized), height, width, backend).cpu()), target)
         unquantized = psnr(to_uint8(render(fitted.gaussians, height, width, backend).cpu()), target)
     seconds["verify"] = time.perf_counter() - clock
-    return EncodeResult(data, count, quality, unquantized, fitted.steps, backend, seconds)
+    return EncodeResult(data, quantized.count, quality, unquantized, fitted.steps, backend, seconds)
 
 
 def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
     """``options.fit`` completed by ``options.effort`` for ``count`` Gaussians on ``pixels`` pixels: the steps
-    (when ``None``) are the effort's ``step_factor`` times ``default_steps``; an effort with a decay sets it
-    (unless ``fit`` has one) and keeps the best step."""
+    (when ``None``) are the effort's ``step_factor`` times ``default_steps``, at least its ``min_steps``; an
+    effort with a decay sets it (unless ``fit`` has one) and keeps the best step."""
     level = effort_level(options.effort)
     fit = options.fit
     if fit.steps is None:
-        fit = dataclasses.replace(fit, steps=max(1, round(level.step_factor * default_steps(count, pixels))))
+        steps = max(level.min_steps, round(level.step_factor * default_steps(count, pixels)))
+        fit = dataclasses.replace(fit, steps=max(1, steps))
     if level.decay and fit.decay == 0.0:
         fit = dataclasses.replace(fit, decay=level.decay, keep_best=True)
     return fit
 
 
-def _refine(q: QuantizedGaussians, pixels: Tensor, backend: Backend, effort: int) -> QuantizedGaussians:
-    """Colour refinement, then rounds of geometry and colour refinement as ``effort`` says (``effort.Effort``)."""
+def _refine(
+    q: QuantizedGaussians, pixels: Tensor, backend: Backend, effort: int, fitted: Gaussians | None
+) -> QuantizedGaussians:
+    """Colour refinement, then rounds of geometry and colour refinement as ``effort`` says (``effort.Effort``).
+
+    A rate-aware effort first chooses the colour depth (only with ``fitted``, the Gaussians ``q`` quantizes:
+    ``precision.best_colour_depth``) and drops the Gaussians that do not pay (``existence.prune_gaussians``).
+    """
     level = effort_level(effort)
     selection = select_pixels(q, backend)  # the colours do not move the geometry: shared
-    q = refine_colours(q, pixels, backend, selection=selection)
+    if level.rate_aware and fitted is not None:
+        bits = BitDepths(q.xy.bits, q.scale.bits, q.rotation.bits, q.color.bits)
+        q = best_colour_depth(fitted, pixels, bits, selection, backend)
+    else:
+        q = refine_colours(q, pixels, backend, selection=selection)
+    if level.rate_aware:
+        pruned = prune_gaussians(q, pixels, selection)
+        if pruned is not q:
+            selection = select_pixels(pruned, backend)
+            q = refine_colours(pruned, pixels, backend, selection=selection)
     for _ in range(level.rounds if level.geometry_sweeps else 0):
         moved = refine_geometry(q, pixels, backend, max_sweeps=level.geometry_sweeps, selection=selection)
         still = moved is q  # no move helped the rendered picture: another round would find none either

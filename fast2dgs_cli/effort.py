@@ -1,8 +1,9 @@
 """Effort levels: how much encode time buys how much picture, like ``cjxl -e`` or ``avifenc -s``.
 
-An effort (1–9) never changes the Gaussian budget, so it does not change the size much: it sets how long
-fine-tuning runs and how hard the codes are refined after quantization. ``--steps`` and ``--time`` still
-override or cap the fine-tuning of any effort. Effort 3 is the encoder of f2dgs 0.1 (the default steps of
+An effort (1–9) never changes the Gaussian budget: it sets how long fine-tuning runs, how hard the codes are
+refined after quantization, and (efforts 4–9) whether the colour depth and the Gaussians kept are chosen for
+rate and distortion, which makes files a few per cent smaller. ``--steps`` and ``--time`` still override or
+cap the fine-tuning of any effort. Effort 3 fits and refines as f2dgs 0.1 did (the default steps of
 ``encoder.fit.default_steps``, two geometry sweeps); the default is ``DEFAULT_EFFORT``. What each level costs
 and gains on Kodak: docs/encoder.md and benchmarks/README.md.
 
@@ -20,7 +21,7 @@ MAX_EFFORT = 9
 DEFAULT_EFFORT = 5
 """Effort of ``f2dgs encode`` and of ``EncodeOptions`` when none is given."""
 LEGACY_EFFORT = 3
-"""The effort that encodes as f2dgs 0.1's default did."""
+"""The effort that fits and refines as f2dgs 0.1's default did."""
 
 
 @dataclass(frozen=True)
@@ -35,24 +36,30 @@ class Effort:
         geometry_sweeps: most sweeps of each geometry refinement (``refine_geometry``; 0: none).
         rounds: geometry-then-colour refinement rounds after the first colour refinement (the sequence stops
             early when the geometry no longer moves).
+        min_steps: fewest fine-tuning steps at any density (``default_steps`` falls as the density rises, but
+            dense fits are the furthest from settled).
+        rate_aware: choose the colour depth per image (``encoder.precision``) and drop the Gaussians that cost
+            more bytes than the picture they add (``encoder.existence``).
     """
 
     step_factor: float
     decay: float = 0.0
     geometry_sweeps: int = 2
     rounds: int = 1
+    min_steps: int = 0
+    rate_aware: bool = False
 
 
 EFFORTS: dict[int, Effort] = {
     1: Effort(0.3, geometry_sweeps=1),
     2: Effort(0.6, geometry_sweeps=1),
     3: Effort(1.0),
-    4: Effort(1.2),
-    5: Effort(1.5),
-    6: Effort(2.5, decay=0.3),
-    7: Effort(4.0, decay=0.3, geometry_sweeps=3),
-    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2),
-    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3),
+    4: Effort(1.2, min_steps=100, rate_aware=True),
+    5: Effort(1.5, min_steps=125, rate_aware=True),
+    6: Effort(2.5, decay=0.3, min_steps=200, rate_aware=True),
+    7: Effort(4.0, decay=0.3, geometry_sweeps=3, min_steps=330, rate_aware=True),
+    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2, min_steps=500, rate_aware=True),
+    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3, min_steps=830, rate_aware=True),
 }
 """The levels, by number (see the module docstring)."""
 

@@ -110,7 +110,7 @@ def _estimate_budget(pixels: Tensor, target: int, options: EncodeOptions) -> int
     budget = max(1, min(height * width, target // 9))  # about 72 bits per Gaussian as a first guess
     for _ in range(2):
         initial = init_gaussians(pixels, budget, seed=options.seed, method=options.init)
-        bits = options.bits or encoder_bit_depths(height, width)
+        bits = options.bits or encoder_bit_depths(height, width, budget)
         size = len(write_g2d(quantize(initial, height, width, bits), {}))
         budget = max(1, min(height * width, math.floor(budget * _AIM * target / (size * _FIT_GROWTH))))
     return budget

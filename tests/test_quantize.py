@@ -136,14 +136,15 @@ def test_invalid_inputs_raise_value_error() -> None:
         quantize(g, 0, W)
 
 
-def test_encoder_bit_depths_follow_the_image_size() -> None:
+def test_encoder_bit_depths_follow_the_spacing_of_the_gaussians() -> None:
     from fast2dgs_cli.encoder.quantize import encoder_bit_depths
 
-    assert encoder_bit_depths(512, 768) == BitDepths(12, 7, 7, 7)
-    assert encoder_bit_depths(256, 384).xy == 11
-    assert encoder_bit_depths(4096, 10).xy == 14
-    assert encoder_bit_depths(1, 1).xy == 3
-    assert encoder_bit_depths(16384, 16384).xy == 16
+    assert encoder_bit_depths(512, 768, 6_300) == BitDepths(11, 6, 7, 7)  # step 0.375 px, spacing 7.9 px
+    assert encoder_bit_depths(512, 768, 10_000).xy == 12
+    assert encoder_bit_depths(512, 768, 1_000).xy == 10
+    assert encoder_bit_depths(256, 384, 2_500).xy == 11  # same density as 10k on 768×512, half the side
+    assert encoder_bit_depths(1, 1, 1).xy == 5
+    assert encoder_bit_depths(16384, 16384, 16384 * 16384).xy == 19  # one Gaussian per pixel
 
 
 def test_colour_transform_matches_the_spec_order_and_is_nearly_orthonormal() -> None:

@@ -61,6 +61,9 @@ def test_effort_sets_the_steps_unless_they_are_given() -> None:
     assert [steps(e) for e in range(1, 10)] == sorted(steps(e) for e in range(1, 10))
     assert steps(1) < steps(5) < steps(9)
     assert steps(9, given=7) == 7 == steps(1, given=7)
+    dense = EncodeOptions(effort=5)  # default_steps falls with density; effort 5 keeps its floor
+    assert fit_config(dense, 40_000, 768 * 512).steps == 125 == fit_config(dense, 6_300, 768 * 512).steps
+    assert fit_config(EncodeOptions(effort=LEGACY_EFFORT), 40_000, 768 * 512).steps == 50
     for effort in (0, 10, True):
         with pytest.raises(ValueError, match="effort"):
             EncodeOptions(effort=effort)

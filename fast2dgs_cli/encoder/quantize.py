@@ -27,21 +27,26 @@ from ..representation import (
     rgb_to_stored,
 )
 
-__all__ = ["encoder_bit_depths", "quantize"]
+__all__ = ["XY_STEPS_PER_SPACING", "encoder_bit_depths", "quantize"]
+
+XY_STEPS_PER_SPACING = 20
+"""Position steps per mean spacing between Gaussians, at least (``encoder_bit_depths``)."""
 
 _STD_CLAMP = (1e-6, math.exp(LOG_SCALE_LIMIT) * (1 - 1e-6))
 """Standard deviations are clamped into this interval before taking the log (0 has no logarithm; a std of
 4.8e8 px is already flat over any image)."""
 
 
-def encoder_bit_depths(height: int, width: int) -> BitDepths:
-    """The encoder's default bit depths for a ``height × width`` image, chosen for quality per byte.
+def encoder_bit_depths(height: int, width: int, count: int) -> BitDepths:
+    """The encoder's bit depths for ``count`` Gaussians on a ``height × width`` image, chosen for quality per byte.
 
-    Positions get ``ceil(log2(longest side)) + 2`` bits, a step of 1/4 to 1/8 px at any size; scale, rotation
-    and colour 7 bits each (measured in ``docs/encoder.md``).
+    Positions get the fewest bits whose step is at most ``1/XY_STEPS_PER_SPACING`` of the mean spacing between
+    Gaussians, ``√(H·W / count)`` px (denser Gaussians are smaller and need finer positions); scales 6 bits,
+    rotations and colours 7 (measured in ``docs/encoder.md``).
     """
-    xy = math.ceil(math.log2(max(height, width, 2))) + 2
-    return BitDepths(xy=min(MAX_BITS, xy), scale=7, rotation=7, color=7)
+    spacing = math.sqrt(height * width / max(count, 1))
+    xy = math.ceil(math.log2(max(max(height, width) * XY_STEPS_PER_SPACING / spacing, 2)))
+    return BitDepths(xy=max(1, min(MAX_BITS, xy)), scale=6, rotation=7, color=7)
 
 
 def _to_numpy(g: Gaussians) -> dict[str, np.ndarray]:

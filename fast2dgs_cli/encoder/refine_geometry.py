@@ -37,7 +37,7 @@ from ..render import EPS, render
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
 from .refine import PixelSelection, select_pixels, stored_target
 
-__all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "refine_geometry"]
+__all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "decoded_error", "refine_geometry"]
 
 MAX_GEOMETRY_SWEEPS = 2
 """Sweeps over the Gaussians (each costs about as much as the first; see docs/encoder.md)."""
@@ -94,10 +94,10 @@ def refine_geometry(
         for a, first in zip(geometry, (0, 2, 4))
     ]
     refined = QuantizedGaussians(height, width, q.count, *moved, q.color)
-    return refined if _error(refined, image, backend) < _error(q, image, backend) else q
+    return refined if decoded_error(refined, image, backend) < decoded_error(q, image, backend) else q
 
 
-def _error(q: QuantizedGaussians, image: Tensor, backend: Backend | str) -> float:
+def decoded_error(q: QuantizedGaussians, image: Tensor, backend: Backend | str) -> float:
     """Squared error of ``q``'s decoded picture (float, before 8-bit rounding) against ``image``.
 
     Summed by NumPy (one thread, a fixed pairwise order): torch splits a full sum into one part per thread, and
