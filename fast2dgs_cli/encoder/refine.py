@@ -103,7 +103,22 @@ def stored_target(q: QuantizedGaussians, image: Tensor) -> np.ndarray:
     """``image`` as ``[H·W, 3]`` float64 (Y, C1, C2), the space the colour codes live in; checks its size."""
     if tuple(image.shape) != (q.height, q.width, 3):
         raise ValueError(f"image is {tuple(image.shape)}, expected ({q.height}, {q.width}, 3)")
-    return rgb_to_stored(image.detach().cpu().double().reshape(q.height * q.width, 3).numpy())
+    pixels = image.detach().cpu().numpy()
+    target = np.empty((q.height * q.width, 3))
+    for rows in band_rows(q.height, q.width):  # float64 temporaries of one band at a time
+        band = pixels[rows].astype(np.float64).reshape(-1, 3)
+        target[rows.start * q.width : rows.stop * q.width] = rgb_to_stored(band)
+    return target
+
+
+BAND_PIXELS = 1 << 20
+"""Pixels per band of the per-pixel float64 work done a band of rows at a time."""
+
+
+def band_rows(height: int, width: int) -> list[slice]:
+    """Row ranges of about ``BAND_PIXELS`` pixels each (at least one row) covering an ``height × width`` image."""
+    rows = max(1, BAND_PIXELS // width)
+    return [slice(top, min(height, top + rows)) for top in range(0, height, rows)]
 
 
 @njit(cache=True)
