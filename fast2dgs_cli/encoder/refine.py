@@ -43,15 +43,14 @@ class PixelSelection:
     """Which Gaussians each pixel of a decoded picture blends, and with which weights, both ways round.
 
     Attributes:
-        ids: ``[P, K]`` int32 Gaussian ids per pixel (−1: empty slot), as ``render.blend_weights``.
-        weights: ``[P, K]`` float32 normalized weights.
+        ids: ``[P, K]`` int32 Gaussian ids per pixel (−1: empty slot), as ``render.blend_weights``; their
+            normalized weights are the entries' (``_weight_at``), kept once.
         start: ``[N + 1]`` int64: Gaussian ``g``'s entries are ``start[g]:start[g+1]`` of the next two.
         pixel_of: ``[E]`` int32 pixel of each entry, ascending within a Gaussian.
         weight_of: ``[E]`` float32 weight of each entry.
     """
 
     ids: np.ndarray
-    weights: np.ndarray
     start: np.ndarray
     pixel_of: np.ndarray
     weight_of: np.ndarray
@@ -63,8 +62,8 @@ def select_pixels(q: QuantizedGaussians, backend: Backend | str = Backend.AUTO) 
     It depends on the geometry only, so one selection serves ``refine_colours`` and then ``refine_geometry``.
     """
     weights = blend_weights(dequantize(q), q.height, q.width, backend)
-    ids, values = weights.ids.numpy(), weights.weights.numpy()
-    return PixelSelection(ids, values, *entries_by_gaussian(ids, values, q.count))
+    ids = weights.ids.numpy()
+    return PixelSelection(ids, *entries_by_gaussian(ids, weights.weights.numpy(), q.count))
 
 
 def refine_colours(
@@ -94,7 +93,7 @@ def refine_colours(
     codes = colour.codes.astype(np.int64)
     steps = colour.step.astype(np.float64)
     top = (1 << colour.bits) - 1
-    _descend(s.ids, s.weights, s.start, s.pixel_of, s.weight_of, target, values, codes, steps, top, max_sweeps)
+    _descend(s.ids, s.start, s.pixel_of, s.weight_of, target, values, codes, steps, top, max_sweeps)
     refined = QuantizedAttribute(colour.bits, colour.lo, colour.hi, codes.astype(colour.codes.dtype))
     return QuantizedGaussians(q.height, q.width, q.count, q.xy, q.scale, q.rotation, refined)
 
@@ -144,7 +143,20 @@ def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _descend(ids, weights, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
+def _weight_at(start, pixel_of, weight_of, g, p):  # pragma: no cover - compiled
+    """The weight of Gaussian ``g`` at pixel ``p`` (which selects it): a binary search of ``g``'s entries."""
+    lo, hi = start[g], start[g + 1] - 1
+    while lo < hi:
+        middle = (lo + hi) // 2
+        if pixel_of[middle] < p:
+            lo = middle + 1
+        else:
+            hi = middle
+    return weight_of[lo]
+
+
+@njit(cache=True)
+def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
     """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
 
     ``ids`` … ``weight_of`` are the fields of a ``PixelSelection``. Returns the number of sweeps made.
@@ -152,10 +164,12 @@ def _descend(ids, weights, start, pixel_of, weight_of, target, values, codes, st
     n = codes.shape[0]
     residual = target.copy()  # target − current picture
     for p in range(ids.shape[0]):
-        for k in range(ids.shape[1]):
-            if ids[p, k] >= 0:
+        for k in range(ids.shape[1]):  # each pixel's selection order, as the blend weights list it
+            g = ids[p, k]
+            if g >= 0:
+                w = _weight_at(start, pixel_of, weight_of, g, p)
                 for c in range(3):
-                    residual[p, c] -= weights[p, k] * values[ids[p, k], c]
+                    residual[p, c] -= w * values[g, c]
     stale = np.ones(n, np.bool_)  # a Gaussian is revisited only after a code it shares a pixel with moved
     sweeps = 0
     while sweeps < max_sweeps and stale.any():
