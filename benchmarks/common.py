@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,6 +29,7 @@ __all__ = [
     "kodak_files",
     "load_image",
     "machine_info",
+    "measure_process",
     "shipped_card",
     "write_json",
 ]
@@ -58,6 +62,17 @@ def machine_info() -> dict[str, object]:
     from fast2dgs_cli.bench import machine_info as library_machine_info
 
     return library_machine_info()
+
+
+def measure_process(command: list[str]) -> tuple[float, float]:
+    """Run ``command`` (``SystemExit`` if it fails); return its wall seconds and peak resident memory in MiB."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")
+    return wall, usage.ru_maxrss / 1024
 
 
 def shipped_card() -> tuple[dict, Path]:

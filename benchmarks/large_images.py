@@ -23,26 +23,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import RESULTS, ROOT, machine_info, write_json
+from common import RESULTS, ROOT, machine_info, measure_process, write_json
 
 TRAIN = ROOT.parent / "shared" / "data" / "train"
 SOURCE = TRAIN / "sun_hays80" / "village_sun_abdgedtspkcucrao.jpg"
 UPSCALED_DECODE_LIMIT = 12.5e6
 """The ``--scale 2`` decode is of the largest file of at most this many pixels (a 48-megapixel output)."""
-
-
-def _measure(command: list[str]) -> tuple[float, float]:
-    """Run ``command``; return its wall seconds and peak resident memory in MiB."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
 
 
 def _f2dgs() -> list[str]:
@@ -88,8 +76,8 @@ def measure_size(source: Path, megapixels: float, folder: Path) -> dict:
     with Image.open(source) as opened:
         opened.convert("RGB").resize((width, height), Image.LANCZOS).save(image)
     g2d, decoded = folder / "photo.g2d", folder / "decoded.png"
-    encode = _measure([*_f2dgs(), "encode", str(image), "-o", str(g2d), "--force"])
-    decode = _measure([*_f2dgs(), "decode", str(g2d), "-o", str(decoded), "--force"])
+    encode = measure_process([*_f2dgs(), "encode", str(image), "-o", str(g2d), "--force"])
+    decode = measure_process([*_f2dgs(), "decode", str(g2d), "-o", str(decoded), "--force"])
     pixels = np.asarray(Image.open(image).convert("RGB"))
     size = g2d.stat().st_size
     row = {
@@ -106,7 +94,7 @@ def measure_size(source: Path, megapixels: float, folder: Path) -> dict:
         "baselines": _baselines(pixels, size),
     }
     if width * height <= UPSCALED_DECODE_LIMIT:
-        big = _measure([*_f2dgs(), "decode", str(g2d), "-o", str(decoded), "--force", "--scale", "2",
+        big = measure_process([*_f2dgs(), "decode", str(g2d), "-o", str(decoded), "--force", "--scale", "2",
                         "--max-pixels", str(4 * width * height)])  # fmt: skip
         row["decode_x2"] = {"megapixels": round(4 * width * height / 1e6, 2), "s": round(big[0], 3),
                             "peak_mib": round(big[1], 1)}  # fmt: skip
