@@ -139,6 +139,7 @@ def main() -> None:
         for megapixels in args.sizes:
             rows.append(measure_size(args.source, megapixels, Path(scratch)))
             print({key: value for key, value in rows[-1].items() if key != "baselines"}, rows[-1]["baselines"])
+            rows.sort(key=lambda row: row["megapixels"])
             write_json(args.out, _document(args.source, rows, load))
     plot(rows, args.out.with_suffix(".png"))
 
