@@ -44,7 +44,7 @@ class PixelSelection:
 
     Attributes:
         ids: ``[P, K]`` int32 Gaussian ids per pixel (−1: empty slot), as ``render.blend_weights``; their
-            normalized weights are the entries' (``_weight_at``), kept once.
+            normalized weights are the entries', kept once.
         start: ``[N + 1]`` int64: Gaussian ``g``'s entries are ``start[g]:start[g+1]`` of the next two.
         pixel_of: ``[E]`` int32 pixel of each entry, ascending within a Gaussian.
         weight_of: ``[E]`` float32 weight of each entry.
@@ -143,19 +143,6 @@ def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _weight_at(start, pixel_of, weight_of, g, p):  # pragma: no cover - compiled
-    """The weight of Gaussian ``g`` at pixel ``p`` (which selects it): a binary search of ``g``'s entries."""
-    lo, hi = start[g], start[g + 1] - 1
-    while lo < hi:
-        middle = (lo + hi) // 2
-        if pixel_of[middle] < p:
-            lo = middle + 1
-        else:
-            hi = middle
-    return weight_of[lo]
-
-
-@njit(cache=True)
 def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
     """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
 
@@ -163,11 +150,13 @@ def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top,
     """
     n = codes.shape[0]
     residual = target.copy()  # target − current picture
+    cursor = start[:n].copy()  # pixels in ascending order meet each Gaussian's entries in their order
     for p in range(ids.shape[0]):
         for k in range(ids.shape[1]):  # each pixel's selection order, as the blend weights list it
             g = ids[p, k]
             if g >= 0:
-                w = _weight_at(start, pixel_of, weight_of, g, p)
+                w = weight_of[cursor[g]]
+                cursor[g] += 1
                 for c in range(3):
                     residual[p, c] -= w * values[g, c]
     stale = np.ones(n, np.bool_)  # a Gaussian is revisited only after a code it shares a pixel with moved
