@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -26,6 +28,7 @@ __all__ = [
     "kodak_files",
     "load_image",
     "machine_info",
+    "measure_process",
     "shipped_card",
     "write_json",
 ]
@@ -58,6 +61,29 @@ def machine_info() -> dict[str, object]:
     from fast2dgs_cli.bench import machine_info as library_machine_info
 
     return library_machine_info()
+
+
+_MEASURE = """
+import json, os, subprocess, sys, time
+start = time.perf_counter()
+process = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+_, status, usage = os.wait4(process.pid, 0)
+wall = time.perf_counter() - start
+print(json.dumps([wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status), process.stderr.read().decode()]))
+"""
+
+
+def measure_process(command: list[str]) -> tuple[float, float]:
+    """Run ``command`` (``SystemExit`` if it fails); return its wall seconds and peak resident memory in MiB.
+
+    A small Python process starts it and reads its ``ru_maxrss``: a process's peak counts the memory it had
+    before ``exec``, which a child forked straight from a large benchmark process would inherit.
+    """
+    done = subprocess.run([sys.executable, "-c", _MEASURE, *command], capture_output=True, text=True, check=True)
+    wall, peak, code, errors = json.loads(done.stdout)
+    if code != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {errors}")
+    return wall, peak
 
 
 def shipped_card() -> tuple[dict, Path]:

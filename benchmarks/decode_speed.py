@@ -14,28 +14,15 @@ SciPy whenever SciPy is installed (the ``bench`` extra brings it), which adds ab
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from common import KODAK, RESULTS, machine_info, write_json
+from common import KODAK, RESULTS, machine_info, measure_process, write_json
 
 AVIF_DECODE = "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2])"
-
-
-def _measure(command: list[str]) -> tuple[float, float]:
-    """Run ``command``; return its wall seconds and peak resident memory in MiB."""
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
 
 
 def _f2dgs() -> list[str]:
@@ -78,11 +65,11 @@ def main() -> None:
                 "f2dgs": [*_f2dgs(), "decode", str(g2d), "-o", str(folder / "out.png"), "--force"],
                 "avif": [sys.executable, "-c", AVIF_DECODE, str(avif), str(folder / "avif.png")],
             }
-            _measure(commands["f2dgs"])  # the first load after an encode may still warm the page cache
+            measure_process(commands["f2dgs"])  # the first load after an encode may still warm the page cache
             runs = {codec: [] for codec in commands}
             for _ in range(args.rounds):
                 for codec, command in commands.items():
-                    runs[codec].append(_measure(command))
+                    runs[codec].append(measure_process(command))
             row = {"image": name, "g2d_bytes": size, "avif_bytes": avif.stat().st_size}
             for codec, measured in runs.items():
                 row[codec] = {

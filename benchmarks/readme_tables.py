@@ -441,6 +441,45 @@ def rd_efforts_table(name: str = "rd_kodak_efforts.json") -> str:
     return "\n".join(lines) + "\n\n" + effort_tables(data)
 
 
+def large_images_table() -> str:
+    """Encode and decode cost per picture size, with WebP and AVIF at the same bytes, from ``large_images.json``."""
+    data = _results("large_images.json")
+    if data is None:
+        return _missing("python benchmarks/large_images.py")
+    lines = [
+        "| MP | size | bytes | bpp | PSNR | encode s | encode peak MiB | bytes/pixel | decode s | decode peak MiB | "
+        "WebP PSNR | WebP encode s | AVIF PSNR | AVIF encode s |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for row in data["sizes"]:
+        others = [
+            f"{row['baselines'][name]['psnr']:.2f} | {row['baselines'][name]['encode_s']:.2f}"
+            if name in row["baselines"]
+            else "n/a | n/a"
+            for name in ("webp", "avif")
+        ]
+        per_pixel = row["encode_peak_mib"] * 2**20 / (row["width"] * row["height"])
+        lines.append(
+            f"| {row['megapixels']:.1f} | {row['width']}×{row['height']} | {row['bytes']} | {row['bpp']:.3f} | "
+            f"{row['psnr']:.2f} | {row['encode_s']:.1f} | {row['encode_peak_mib']:.0f} | {per_pixel:.0f} | "
+            f"{row['decode_s']:.2f} | {row['decode_peak_mib']:.0f} | {' | '.join(others)} |"
+        )
+    upscaled = [row for row in data["sizes"] if "decode_x2" in row]
+    if upscaled:
+        big = upscaled[-1]["decode_x2"]
+        lines.append(
+            f"\n`f2dgs decode --scale 2` of the {upscaled[-1]['megapixels']:.1f} MP file ({big['megapixels']:.0f} MP "
+            f"out): {big['s']:.2f} s, {big['peak_mib']:.0f} MiB peak."
+        )
+    load = data["loadavg_start"]
+    lines.append(
+        f"\nFresh processes, one run per size; {describe_machine(data['machine'])}; load average "
+        f"{load[0]:.1f} at the start, {data['loadavg_end'][0]:.1f} at the end (a shared host: the seconds are "
+        "inflated by the other work on it, the memory is not)."
+    )
+    return "\n".join(lines)
+
+
 def decode_limits_table() -> str:
     """Adversarial `.g2d` files against the decoder's limits, from ``decode_limits.json`` (decode_limits.py)."""
     data = _results("decode_limits.json")
@@ -559,6 +598,7 @@ DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
         "encode-speed": encode_speed_table,
         "decode-speed": decode_speed_table,
         "decode-limits": decode_limits_table,
+        "large-images": large_images_table,
         "prior": prior_table,
         "headroom": headroom_table,
         "train-reproduction": train_reproduction_table,

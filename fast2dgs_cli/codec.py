@@ -181,6 +181,7 @@ def _refine(
         moved = refine_geometry(q, pixels, backend, max_sweeps=level.geometry_sweeps, selection=selection)
         still = moved is q  # no move helped the rendered picture: another round would find none either
         if not still:
+            del selection  # the old one goes before the new one is built: one selection in memory at a time
             selection = select_pixels(moved, backend)
         q = refine_colours(moved, pixels, backend, selection=selection)
         if still:

@@ -3,6 +3,7 @@
 ```
 decode_g2d:  bytes ─► read_header ─► limits ─► read_g2d ─► dequantize_arrays ─► resize_arrays
              ─► render_arrays (cpu) ─► [H, W, 3]
+decode_picture: … resize_arrays ─► render_bands (cpu) ─► 8-bit band by band ─► encode_picture ─► file bytes
 ```
 Decoding needs no network weights (everything it uses is in the file) and, on the cpu backend, no torch:
 numpy, numba and the container only. The torch and gmod backends load torch when asked for.
@@ -22,7 +23,7 @@ import numpy as np
 from .choices import Backend
 from .container import read_g2d, read_header
 from .errors import RequestError
-from .imageio import MAX_PIXELS, MAX_SIDE, encode_picture
+from .imageio import MAX_PIXELS, MAX_SIDE, encode_picture, to_rgb8
 from .representation import dequantize_arrays, resize_arrays
 
 __all__ = ["decode_g2d", "decode_picture", "output_size"]
@@ -123,13 +124,21 @@ def decode_g2d(
         max_pixels: the largest output accepted (``RequestError`` beyond it, and for a file asking for too
             much work).
     """
+    values, size = _values_at_size(data, width, height, scale, max_pixels)
+    return _render(values, size, backend)
+
+
+def _values_at_size(
+    data: bytes, width: int | None, height: int | None, scale: float | None, max_pixels: int
+) -> tuple[dict[str, np.ndarray], tuple[int, int]]:
+    """The file's dequantized Gaussians expressed for the output size, and that ``(height, width)``."""
     ref_w, ref_h, count = read_header(data)
     check_count(ref_w, ref_h, count, len(data))
     size = output_size((ref_h, ref_w), width, height, scale, max_pixels)
     values = dequantize_arrays(read_g2d(data).gaussians)
     if size != (ref_h, ref_w):
         values = resize_arrays(values, (ref_h, ref_w), size)
-    return _render(values, size, backend)
+    return values, size
 
 
 def decode_picture(
@@ -143,7 +152,15 @@ def decode_picture(
 ) -> tuple[bytes, tuple[int, int]]:
     """Decode `.g2d` bytes to an image file's bytes (its format from ``suffix``).
 
-    Returns the image bytes and the ``(height, width)`` decoded at (``output_size``).
+    Returns the image bytes and the ``(height, width)`` decoded at (``output_size``). On the torch-free path the
+    picture is drawn in bands of rows, each converted to 8 bits as it comes: no float picture is held whole.
     """
-    picture = decode_g2d(data, width, height, scale, backend, max_pixels)
-    return encode_picture(picture, suffix), picture.shape[:2]
+    values, size = _values_at_size(data, width, height, scale, max_pixels)
+    if not _numpy_backend(Backend(backend)):
+        return encode_picture(_render(values, size, backend), suffix), size
+    from .render.arrays import render_bands
+
+    picture = np.empty((*size, 3), np.uint8)
+    for top, band in render_bands(values, *size):
+        picture[top : top + len(band)] = to_rgb8(band)
+    return encode_picture(picture, suffix), size

@@ -129,6 +129,20 @@ def test_decode_at_other_sizes(tmp_path: Path, encoded: Path) -> None:
     assert both.exit_code == 2 and not (tmp_path / "z.png").exists()
 
 
+def test_decode_in_bands_writes_the_whole_pictures_pixels(encoded: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The banded decode (bands of one tile row here) writes the pixels of the whole-picture render."""
+    from fast2dgs_cli.decode import decode_g2d, decode_picture
+    from fast2dgs_cli.imageio import to_rgb8
+    from fast2dgs_cli.render import arrays
+
+    data = encoded.read_bytes()
+    whole = to_rgb8(decode_g2d(data, scale=2.5))
+    monkeypatch.setattr(arrays, "BAND_PIXELS", 1)
+    png, size = decode_picture(data, ".png", scale=2.5, backend="cpu")
+    assert size == whole.shape[:2] and size[0] > 3 * arrays.TILE
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(png))), whole)
+
+
 @pytest.mark.parametrize(
     ("option", "value", "size"), [("--height", "16000", "26667x16000"), ("--scale", "500", "20000x12000")]
 )

@@ -295,6 +295,24 @@ def test_binning_matches_bin_tiles(height: int, width: int) -> None:
     assert np.array_equal(owner[bins.home], bins.ids)
 
 
+@pytest.mark.parametrize("kind", ["random", "degenerate", "fitted", "sparse"])
+@pytest.mark.parametrize("rows", [16, 32, 48])
+def test_bands_render_the_rows_of_the_whole_picture_bit_for_bit(kind: str, rows: int) -> None:
+    from fast2dgs_cli.render.arrays import render_arrays, render_bands
+
+    g, height, width = {
+        "sparse": (random_scene(2, 5, spread=1.0, max_scale=1.0), 70, 90),
+        "random": (random_scene(300, 1, spread=1.4, max_scale=9.0), 83, 37),
+        "degenerate": (degenerate_scene(3), 33, 35),
+        "fitted": (_fitted_like(48, 72, 700), 48, 72),
+    }[kind]
+    values = {name: getattr(g, name).numpy() for name in ("xy", "scale", "rotation", "color")}
+    whole = render_arrays(values, height, width)
+    bands = [(top, band.copy()) for top, band in render_bands(values, height, width, rows=rows)]
+    assert [top for top, _ in bands] == list(range(0, height, rows))
+    assert np.array_equal(np.concatenate([band for _, band in bands]), whole)
+
+
 @pytest.mark.parametrize("kind", ["empty", "culled"])
 def test_empty_and_culled_scenes_give_zeros_and_zero_gradients(kind: str) -> None:
     if kind == "empty":

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from typer.testing import CliRunner
 
 from fast2dgs_cli.cli import app
@@ -30,6 +31,8 @@ from fast2dgs_cli.networks import (
     shipped_name,
 )
 from fast2dgs_cli.networks.sampling import hilbert_order, water_fill
+
+SAMPLE = Path(__file__).parent / "data" / "kodim23-384x256.png"
 
 
 def _models(seed: int = 0) -> PriorModels:
@@ -219,8 +222,6 @@ def test_init_prior_uses_the_shipped_model(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_cli_init_prior_without_weights_fails_cleanly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from PIL import Image
-
     monkeypatch.setattr(registry, "DATA_DIR", tmp_path / "empty")
     predict.default_models.cache_clear()
     runner = CliRunner()
@@ -261,3 +262,20 @@ def test_installed_package_carries_the_weights(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.split()[-1]) > 1000
+
+
+def test_windows_give_the_whole_image_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Networks run on windows (64-px tiles here) whose halo covers the receptive field: the same maps and
+    position probabilities as one whole-image call, to float rounding."""
+    image = torch.from_numpy(np.asarray(Image.open(SAMPLE).convert("RGB"), dtype=np.float32) / 255.0)
+    models = predict.default_models()
+    rows, cols = torch.arange(0, 256, 3), torch.arange(0, 384, 4)[:86]
+    whole = predict.predict_probabilities(image, 2000, models), predict.attributes_at(image, 2000, models, rows, cols)
+    monkeypatch.setattr(predict, "WHOLE_PIXELS", 1000)
+    monkeypatch.setattr(predict, "NET_TILE", 64)
+    assert len(predict.windows(256, 384)) == 24
+    tiled = predict.predict_probabilities(image, 2000, models), predict.attributes_at(image, 2000, models, rows, cols)
+    torch.testing.assert_close(tiled[0], whole[0], rtol=1e-5, atol=0)
+    torch.testing.assert_close(tiled[1], whole[1], rtol=0, atol=2e-5)
+    monkeypatch.setattr(predict, "NET_HALO", 32)  # less context than the receptive field: visibly different
+    assert float((predict.attributes_at(image, 2000, models, rows, cols) - whole[1]).abs().max()) > 0.1

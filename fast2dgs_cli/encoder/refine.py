@@ -43,15 +43,14 @@ class PixelSelection:
     """Which Gaussians each pixel of a decoded picture blends, and with which weights, both ways round.
 
     Attributes:
-        ids: ``[P, K]`` int32 Gaussian ids per pixel (−1: empty slot), as ``render.blend_weights``.
-        weights: ``[P, K]`` float32 normalized weights.
+        ids: ``[P, K]`` int32 Gaussian ids per pixel (−1: empty slot), as ``render.blend_weights``; their
+            normalized weights are the entries', kept once.
         start: ``[N + 1]`` int64: Gaussian ``g``'s entries are ``start[g]:start[g+1]`` of the next two.
         pixel_of: ``[E]`` int32 pixel of each entry, ascending within a Gaussian.
         weight_of: ``[E]`` float32 weight of each entry.
     """
 
     ids: np.ndarray
-    weights: np.ndarray
     start: np.ndarray
     pixel_of: np.ndarray
     weight_of: np.ndarray
@@ -63,8 +62,8 @@ def select_pixels(q: QuantizedGaussians, backend: Backend | str = Backend.AUTO) 
     It depends on the geometry only, so one selection serves ``refine_colours`` and then ``refine_geometry``.
     """
     weights = blend_weights(dequantize(q), q.height, q.width, backend)
-    ids, values = weights.ids.numpy(), weights.weights.numpy()
-    return PixelSelection(ids, values, *entries_by_gaussian(ids, values, q.count))
+    ids = weights.ids.numpy()
+    return PixelSelection(ids, *entries_by_gaussian(ids, weights.weights.numpy(), q.count))
 
 
 def refine_colours(
@@ -94,7 +93,7 @@ def refine_colours(
     codes = colour.codes.astype(np.int64)
     steps = colour.step.astype(np.float64)
     top = (1 << colour.bits) - 1
-    _descend(s.ids, s.weights, s.start, s.pixel_of, s.weight_of, target, values, codes, steps, top, max_sweeps)
+    _descend(s.ids, s.start, s.pixel_of, s.weight_of, target, values, codes, steps, top, max_sweeps)
     refined = QuantizedAttribute(colour.bits, colour.lo, colour.hi, codes.astype(colour.codes.dtype))
     return QuantizedGaussians(q.height, q.width, q.count, q.xy, q.scale, q.rotation, refined)
 
@@ -103,7 +102,22 @@ def stored_target(q: QuantizedGaussians, image: Tensor) -> np.ndarray:
     """``image`` as ``[H·W, 3]`` float64 (Y, C1, C2), the space the colour codes live in; checks its size."""
     if tuple(image.shape) != (q.height, q.width, 3):
         raise ValueError(f"image is {tuple(image.shape)}, expected ({q.height}, {q.width}, 3)")
-    return rgb_to_stored(image.detach().cpu().double().reshape(q.height * q.width, 3).numpy())
+    pixels = image.detach().cpu().numpy()
+    target = np.empty((q.height * q.width, 3))
+    for rows in band_rows(q.height, q.width):  # float64 temporaries of one band at a time
+        band = pixels[rows].astype(np.float64).reshape(-1, 3)
+        target[rows.start * q.width : rows.stop * q.width] = rgb_to_stored(band)
+    return target
+
+
+BAND_PIXELS = 1 << 20
+"""Pixels per band of the per-pixel float64 work done a band of rows at a time."""
+
+
+def band_rows(height: int, width: int) -> list[slice]:
+    """Row ranges of about ``BAND_PIXELS`` pixels each (at least one row) covering an ``height × width`` image."""
+    rows = max(1, BAND_PIXELS // width)
+    return [slice(top, min(height, top + rows)) for top in range(0, height, rows)]
 
 
 @njit(cache=True)
@@ -129,18 +143,22 @@ def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
 
 
 @njit(cache=True)
-def _descend(ids, weights, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
+def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
     """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
 
     ``ids`` … ``weight_of`` are the fields of a ``PixelSelection``. Returns the number of sweeps made.
     """
     n = codes.shape[0]
     residual = target.copy()  # target − current picture
+    cursor = start[:n].copy()  # pixels in ascending order meet each Gaussian's entries in their order
     for p in range(ids.shape[0]):
-        for k in range(ids.shape[1]):
-            if ids[p, k] >= 0:
+        for k in range(ids.shape[1]):  # each pixel's selection order, as the blend weights list it
+            g = ids[p, k]
+            if g >= 0:
+                w = weight_of[cursor[g]]
+                cursor[g] += 1
                 for c in range(3):
-                    residual[p, c] -= weights[p, k] * values[ids[p, k], c]
+                    residual[p, c] -= w * values[g, c]
     stale = np.ones(n, np.bool_)  # a Gaussian is revisited only after a code it shares a pixel with moved
     sweeps = 0
     while sweeps < max_sweeps and stale.any():

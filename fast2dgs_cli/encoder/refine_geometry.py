@@ -35,7 +35,7 @@ from ..choices import Backend
 from ..gaussians import dequantize
 from ..render import EPS, render
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
-from .refine import PixelSelection, select_pixels, stored_target
+from .refine import PixelSelection, band_rows, select_pixels, stored_target
 
 __all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "decoded_error", "refine_geometry"]
 
@@ -100,15 +100,19 @@ def refine_geometry(
 def decoded_error(q: QuantizedGaussians, image: Tensor, backend: Backend | str) -> float:
     """Squared error of ``q``'s decoded picture (float, before 8-bit rounding) against ``image``.
 
-    Summed by NumPy (one thread, a fixed pairwise order): torch splits a full sum into one part per thread, and
-    this comparison decides which codes are stored.
+    Summed by NumPy (one thread, a fixed pairwise order within each band of ``band_rows``): torch splits a full
+    sum into one part per thread, and this comparison decides which codes are stored.
     """
     import torch
 
     with torch.no_grad():
-        picture = render(dequantize(q), q.height, q.width, backend).cpu()
-    difference = picture.double().numpy() - image.detach().cpu().double().numpy()
-    return float(np.sum(difference * difference))
+        picture = render(dequantize(q), q.height, q.width, backend).cpu().numpy()
+    target = image.detach().cpu().numpy()
+    total = 0.0
+    for rows in band_rows(q.height, q.width):  # float64 temporaries of one band at a time
+        difference = picture[rows].astype(np.float64) - target[rows].astype(np.float64)
+        total += float(np.sum(difference * difference))
+    return total
 
 
 @njit(cache=True)

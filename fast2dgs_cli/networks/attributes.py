@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from ..gaussians import Gaussians
 from .unet import ConditionalUNet, UNetConfig
 
-__all__ = ["AttributeNet", "MAP_CHANNELS", "gaussians_from_maps", "spacing_log_std"]
+__all__ = ["AttributeNet", "MAP_CHANNELS", "gaussians_from_maps", "gaussians_from_picked", "spacing_log_std"]
 
 MAP_CHANNELS = 9
 """Channels of the attribute maps: offset 2, log std 2, doubled-angle rotation 2, colour 3."""
@@ -82,7 +82,11 @@ def gaussians_from_maps(maps: Tensor, rows: Tensor, cols: Tensor) -> Gaussians:
     channels, height, width = maps.shape
     if channels != MAP_CHANNELS:
         raise ValueError(f"attribute maps have {channels} channels, expected {MAP_CHANNELS}")
-    picked = maps[:, rows, cols].T  # [N, 9]
+    return gaussians_from_picked(maps[:, rows, cols].T, rows, cols, height, width)
+
+
+def gaussians_from_picked(picked: Tensor, rows: Tensor, cols: Tensor, height: int, width: int) -> Gaussians:
+    """``gaussians_from_maps`` from the maps' values at the chosen pixels only: ``picked`` ``[N, 9]``."""
     x = (cols.to(picked.dtype) + picked[:, 0]) / width
     y = (rows.to(picked.dtype) + picked[:, 1]) / height
     rotation = 0.5 * torch.atan2(picked[:, 5], picked[:, 4])

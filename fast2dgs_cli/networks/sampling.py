@@ -71,13 +71,28 @@ def water_fill(weights: Tensor, k: int) -> np.ndarray:
     return mass
 
 
-@lru_cache(maxsize=8)
+CACHED_PIXELS = 1 << 22
+"""``hilbert_order`` keeps the orders of images up to this many pixels (training draws from one crop size)."""
+
+
 def hilbert_order(height: int, width: int) -> np.ndarray:
     """Flat pixel indices ``row·W + col`` of an ``H×W`` image in the order a Hilbert curve visits them.
 
     The curve fills the ``2^m × 2^m`` square that contains the image (``2^m ≥ max(H, W)``), starting at
-    pixel (0, 0); pixels outside the image are dropped. Returns a read-only ``[H·W]`` int64 array (cached).
+    pixel (0, 0); pixels outside the image are dropped. Returns a read-only ``[H·W]`` int64 array (cached up to
+    ``CACHED_PIXELS``: a large picture's order would outlive its one use).
     """
+    if height * width <= CACHED_PIXELS:
+        return _cached_hilbert_order(height, width)
+    return _hilbert_order(height, width)
+
+
+@lru_cache(maxsize=8)
+def _cached_hilbert_order(height: int, width: int) -> np.ndarray:
+    return _hilbert_order(height, width)
+
+
+def _hilbert_order(height: int, width: int) -> np.ndarray:
     side = 1 << max(1, (max(height, width) - 1).bit_length())
     rows, cols = np.divmod(np.arange(height * width, dtype=np.int32), width)
     x, y, distance = cols, rows, np.zeros(height * width, dtype=np.int64)

@@ -722,10 +722,10 @@ def _block_list(masks, count, blk, lst):  # pragma: no cover - compiled
 
 @njit(cache=True, error_model="numpy")
 def _render_tile(
-    params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, out, hits, norm
+    params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, top, out, hits, norm
 ):  # pragma: no cover
-    """Render one tile's pixels into ``out``; if ``hits`` is non-empty save the backward state (see
-    ``_forward_kernel``)."""
+    """Render one tile's pixels into ``out`` (whose first row is pixel row ``top``); if ``hits`` is non-empty save
+    the backward state (see ``_forward_kernel``)."""
     res = np.empty(4 * _LANES, np.float32)
     save = hits.shape[0] > 0
     if save:
@@ -745,19 +745,22 @@ def _render_tile(
         if save:
             norm[(t * 16 + blk) * _LANES : (t * 16 + blk + 1) * _LANES] = res[:_LANES]
         if nx == 4 and ny == 4:
-            _store_block(res, out, bx, by)
+            _store_block(res, out, bx, by - top)
             continue
         for lane in range(_LANES):
             x, y = bx + lane % 4, by + lane // 4
             if x < width and y < height:
-                out[y, x, 0] = res[_LANES + lane]
-                out[y, x, 1] = res[2 * _LANES + lane]
-                out[y, x, 2] = res[3 * _LANES + lane]
+                out[y - top, x, 0] = res[_LANES + lane]
+                out[y - top, x, 1] = res[2 * _LANES + lane]
+                out[y - top, x, 2] = res[3 * _LANES + lane]
 
 
 @njit(parallel=True, cache=True)
-def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width, height, tiles_x, out, hits, norm):
-    """Render every tile into ``out`` [H, W, 3], writing every pixel (prange over chunks of tiles in ``order``).
+def _forward_kernel(
+    xys, conics, colors, tile_start, ids, order, n_chunks, width, height, tiles_x, top, out, hits, norm
+):  # pragma: no cover
+    """Render every tile into ``out`` [H − top, W, 3], writing every pixel (prange over chunks of tiles in
+    ``order``). The tile grid starts at pixel row ``top`` (a multiple of ``TILE``): a band of a larger picture.
 
     If ``hits`` is non-empty, also save which pixels selected each intersection — ``hits[16·i + blk]`` is the
     16-bit lane mask of tile block ``blk`` for intersection ``i`` (int16 [16·n_isect]) — and per pixel
@@ -773,16 +776,16 @@ def _forward_kernel(xys, conics, colors, tile_start, ids, order, n_chunks, width
             t = order[i]
             start = tile_start[t]
             count = tile_start[t + 1] - start
-            x0, y0 = (t % tiles_x) * TILE, (t // tiles_x) * TILE
+            x0, y0 = (t % tiles_x) * TILE, top + (t // tiles_x) * TILE
             if count > 0:
                 _load_tile(xys, conics, colors, ids, start, count, params, cols)
                 _load_boxes(gboxes, ids, start, count, boxes)
                 _render_tile(
-                    params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, out, hits,
-                    norm,
+                    params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, top, out,
+                    hits, norm,
                 )  # fmt: skip
             else:  # no candidate: black (``out`` is not pre-zeroed)
-                out[y0 : min(y0 + TILE, height), x0 : min(x0 + TILE, width), :] = 0.0
+                out[y0 - top : min(y0 + TILE, height) - top, x0 : min(x0 + TILE, width), :] = 0.0
 
 
 # -------------------------------------------------------------------------------------------- backward
@@ -901,11 +904,19 @@ def _weights_kernel(
 
 # ------------------------------------------------------------------------------------------- NumPy API
 class Bins:
-    """Per-call binning of ``[N, 4]`` int64 tile boxes: tile lists, per-Gaussian slot ranges, tile order."""
+    """Per-call binning of ``[N, 4]`` int64 tile boxes: tile lists, per-Gaussian slot ranges, tile order.
 
-    def __init__(self, box: np.ndarray, height: int, width: int) -> None:
-        self.height, self.width = height, width
+    ``height`` rows from pixel row ``top`` (a multiple of ``TILE``; the boxes count tiles of the whole picture):
+    a band of the picture, which renders exactly as the same rows of the whole.
+    """
+
+    def __init__(self, box: np.ndarray, height: int, width: int, top: int = 0) -> None:
+        if top % TILE:
+            raise ValueError(f"a band must start on a tile row, not at pixel row {top}")
+        self.height, self.width, self.top = height, width, top
         self.tiles_x, self.tiles_y = tile_grid(height, width)
+        if top:
+            box = box - np.array([0, 0, top // TILE, top // TILE], box.dtype)
         self.tile_start, self.ids, self.gauss_start, self.home = _bin_kernel(box, self.tiles_x, self.tiles_y)
         self.order = _tile_order(self.tiles_x * self.tiles_y)
         self.n_chunks = min(len(self.order), 8 * numba.get_num_threads())
@@ -925,15 +936,16 @@ def forward(
     """Render contiguous float32 ``xys [N, 2]``, ``conics [N, 3]``, ``colors [N, 3]`` into ``[H, W, 3]``.
 
     Returns ``(image, hits, norm)``; ``hits`` and ``norm`` (the state ``backward`` needs) are empty unless
-    ``save``. ``out``, when given, is the float32 image to fill.
+    ``save``. ``out``, when given, is the float32 ``[bins.height, W, 3]`` C-contiguous image to fill.
     """
     image = np.empty((bins.height, bins.width, 3), np.float32) if out is None else out
     hits = np.empty(16 * len(bins.ids) if save else 0, np.int16)
     norm = np.empty(bins.tiles_x * bins.tiles_y * _TILE_PIX if save else 0, np.float32)
     b = bins
     _forward_kernel(
-        xys, conics, colors, b.tile_start, b.ids, b.order, b.n_chunks, b.width, b.height, b.tiles_x, image, hits, norm
-    )
+        xys, conics, colors, b.tile_start, b.ids, b.order, b.n_chunks, b.width, b.top + b.height, b.tiles_x, b.top,
+        image, hits, norm,
+    )  # fmt: skip
     return image, hits, norm
 
 
