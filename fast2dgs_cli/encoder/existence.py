@@ -38,7 +38,7 @@ def removal_costs(q: QuantizedGaussians, image: Tensor, selection: PixelSelectio
     target = stored_target(q, image)
     colours = dequantize_attribute(q.color).astype(np.float64)
     s = selection
-    return _removal_costs(s.ids, s.weights, s.start, s.pixel_of, s.weight_of, target, colours)
+    return _removal_costs(s.ids, s.start, s.pixel_of, s.weight_of, target, colours)
 
 
 def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> QuantizedGaussians:
@@ -62,16 +62,19 @@ def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelect
 
 
 @njit(cache=True)
-def _removal_costs(ids, weights, start, pixel_of, weight_of, target, colours):  # pragma: no cover - compiled
+def _removal_costs(ids, start, pixel_of, weight_of, target, colours):  # pragma: no cover - compiled
     """Removal cost of every Gaussian and the squared error of the picture (``removal_costs``)."""
     pixels = ids.shape[0]
     picture = np.zeros((pixels, 3))
+    cursor = start[:-1].copy()  # pixels in ascending order meet each Gaussian's entries in their order
     for p in range(pixels):
         for k in range(ids.shape[1]):
             g = ids[p, k]
             if g >= 0:
+                w = weight_of[cursor[g]]
+                cursor[g] += 1
                 for c in range(3):
-                    picture[p, c] += weights[p, k] * colours[g, c]
+                    picture[p, c] += w * colours[g, c]
     error = 0.0
     for p in range(pixels):
         for c in range(3):
