@@ -260,7 +260,7 @@ def test_batch_continues_past_bad_files(tmp_path: Path) -> None:
     result = _run("encode", str(folder), "-o", str(tmp_path / "out"), *FAST)
     assert result.exit_code == 1
     assert "1 file(s) failed" in result.output and "bad.png" in result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good1.g2d", "good2.g2d"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["f2dgs-manifest.jsonl", "good1.g2d", "good2.g2d"]
 
 
 def test_batches_turn_the_collector_back_on_after_the_first_file(tmp_path: Path) -> None:
