@@ -3,7 +3,8 @@
 ```
 [(index, job)] ─from_items (small blocks)─► map_batches(_RayWorker, actor pool) ─iter_rows─► finish(i, result)
 ```
-Each actor warms once (kernels, networks) and then does one file per call, reserving ``cpus_per_worker``
+Each actor warms once (kernels, networks) and then does one file per call (one at a time, so that an actor's
+death costs a retry to no other file), reserving ``cpus_per_worker``
 CPUs (its threads) and ``gpus_per_worker`` GPUs. An actor that dies is restarted and its block retried up to
 ``retries`` times; a block that still fails is dropped (Ray Data's ``max_errored_blocks``), and every file
 whose result never came back is reported ``crashed``: nothing is lost silently and nothing loops. Ray's own
@@ -98,7 +99,7 @@ def _dataset(ray, jobs: list[Job], pending: list[int], work: Work, runner: Runne
         _RayWorker,
         fn_constructor_args=(work, max(1, int(runner.cpus_per_worker))),
         batch_size=1,
-        compute=ActorPoolStrategy(size=_actors(ray, runner, len(items))),
+        compute=ActorPoolStrategy(size=_actors(ray, runner, len(items)), max_tasks_in_flight_per_actor=1),
         num_cpus=runner.cpus_per_worker,
         num_gpus=runner.gpus_per_worker,
         max_restarts=-1,
