@@ -357,9 +357,11 @@ def encode(
     """Encode images to .g2d files (one summary line per file on stderr).
 
     One image: `f2dgs encode photo.png` writes photo.g2d; `f2dgs encode photo.png out.g2d` or `-o out.g2d`
-    names the output. A folder or several files form a batch: outputs go to the -o folder (created if
-    needed) or next to each input, named after the input with the .g2d suffix. Alpha channels are
-    discarded. The size is set by one of -q/--quality (default), --bpp or --gaussians.
+    names the output. Folders (at every depth), globs, URLs or several files form a batch: outputs go to the
+    -o folder (created if needed, the input tree mirrored) or next to each input, with the .g2d suffix. A
+    batch resumes: outputs already there and valid are skipped (--force redoes them), and each file is
+    recorded in the manifest as it ends. Alpha channels are discarded. The size is set by one of
+    -q/--quality (default), --bpp or --gaussians.
     """
     try:
         settings = batch.EncodeSettings(
@@ -407,7 +409,8 @@ def decode(
     """Decode .g2d files to 8-bit RGB images, at the stored size or any other (Gaussians are continuous).
 
     `f2dgs decode photo.g2d` writes photo.png (refused if it exists, without --force); `f2dgs decode
-    photo.g2d out.png` or `-o out.png` names the output; folders and several files form a batch (PNG files).
+    photo.g2d out.png` or `-o out.png` names the output; folders, globs and several files form a batch (PNG
+    files; it resumes as encode's does).
     The output's suffix picks its format: .png, .jpg/.jpeg (quality 95, no chroma subsampling), .webp
     (lossless), .tif/.tiff, .bmp, .ppm; any other name, and stdout, get PNG.
     """

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,4 +72,27 @@ class KillingWork:
                 os.kill(os.getpid(), signal.SIGKILL)
             except FileExistsError:
                 pass
+        return self.inner(job, on_step)
+
+
+@dataclass(frozen=True)
+class GatheringWork:
+    """``EncodeWork`` whose workers each wait, once warm, until ``peers`` workers are warm (marker files in
+    ``folder``), so that every worker is ready before the first file and all of them get files."""
+
+    inner: batch.EncodeWork
+    folder: str
+    peers: int = 2
+
+    def warm(self) -> None:
+        self.inner.warm()
+        Path(self.folder, f"warm-{os.getpid()}").touch()
+        deadline = time.monotonic() + 120
+        while len(list(Path(self.folder).glob("warm-*"))) < self.peers and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def valid(self, data: bytes) -> bool:
+        return self.inner.valid(data)
+
+    def __call__(self, job: batch.Job, on_step=None) -> batch.FileResult:
         return self.inner(job, on_step)

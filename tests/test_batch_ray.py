@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from batch_helpers import SETTINGS, KillingWork, leftovers, make_folder, outputs, statuses
+from batch_helpers import SETTINGS, GatheringWork, KillingWork, leftovers, make_folder, outputs, statuses
 from typer.testing import CliRunner
 
 from fast2dgs_cli import batch
@@ -50,7 +50,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return source, outputs(root / "out")
 
 
-def test_ray_writes_the_same_bytes_on_both_nodes_and_reports_the_bad_file(cluster, tmp_path: Path, reference):
+def test_ray_writes_the_same_bytes_and_reports_the_bad_file(cluster, tmp_path: Path, reference):
     source, expected = reference
     out = tmp_path / "out"
     args = ["encode", str(source), "-o", str(out), "--gaussians", "40", "--steps", "3", "--ray", "-j", "2"]
@@ -60,7 +60,18 @@ def test_ray_writes_the_same_bytes_on_both_nodes_and_reports_the_bad_file(cluste
     records = batch.read_manifest(out / batch.MANIFEST_NAME)
     assert statuses(records) == {"a": ["ok"], "b": ["ok"], "bad": ["failed"], "c": ["ok"], "d": ["ok"]}
     assert "not a readable image" in next(r["error"] for r in records if r["status"] == "failed")
-    assert len({r["node"] for r in records if r["status"] == "ok"}) == 2  # both nodes did files
+
+
+def test_both_nodes_do_files_and_the_manifest_says_which(cluster, tmp_path: Path, reference):
+    source, expected = reference
+    (tmp_path / "markers").mkdir()
+    work = GatheringWork(WORK, str(tmp_path / "markers"))
+    with batch.Manifest(tmp_path / "manifest.jsonl") as record:
+        batch.run_batch(batch.plan_encode([str(source)], str(tmp_path / "out"), False), work, RAY, record)
+    assert outputs(tmp_path / "out") == expected
+    records = batch.read_manifest(tmp_path / "manifest.jsonl")
+    nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+    assert {r["node"] for r in records if r["status"] == "ok"} == nodes and len(nodes) == 2
 
 
 def test_a_killed_worker_loses_nothing_and_a_deadly_file_ends_crashed(cluster, tmp_path: Path, reference):

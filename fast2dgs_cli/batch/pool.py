@@ -53,6 +53,8 @@ def _serve(connection: Connection, work: Work, threads: int) -> None:
         connection.send(error)
     except (KeyboardInterrupt, BrokenPipeError):
         return
+    finally:  # a SIGTERM during the interpreter's exit has nothing left to clean up: let it pass quietly
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 class _Worker:
