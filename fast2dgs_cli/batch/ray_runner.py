@@ -3,8 +3,8 @@
 ```
 [(index, job)] ─from_items (small blocks)─► map_batches(_RayWorker, actor pool) ─iter_rows─► finish(i, result)
 ```
-Each actor warms once (kernels, networks) and then does one file per call (one at a time, so that an actor's
-death costs a retry to no other file), reserving ``cpus_per_worker``
+Every actor starts and warms once (kernels, networks) before the first file, then does one file per
+call, one at a time (so that an actor's death costs a retry to no other file), reserving ``cpus_per_worker``
 CPUs (its threads) and ``gpus_per_worker`` GPUs. An actor that dies is restarted and its block retried up to
 ``retries`` times; a block that still fails is dropped (Ray Data's ``max_errored_blocks``), and every file
 whose result never came back is reported ``crashed``: nothing is lost silently and nothing loops. Ray's own
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
 from collections.abc import Callable
 
 from ..errors import SetupError
@@ -25,6 +26,9 @@ from .settings import RunnerSettings
 
 __all__ = ["run_ray"]
 
+START_SECONDS = 600
+"""How long the pool's actors may take to start (all of them start before the first file: an actor still
+starting while files flow could be cancelled by Ray Data's scaling, taking its file with it)."""
 MAX_BLOCKS = 10_000
 """Most blocks the file list is cut into: one file a block up to this many files, so a lost block loses
 one file; beyond it, a few files a block keep the scheduler's work small."""
@@ -91,20 +95,34 @@ def _actors(ray, runner: RunnerSettings, files: int) -> int:
 
 
 def _dataset(ray, jobs: list[Job], pending: list[int], work: Work, runner: RunnerSettings):
-    from ray.data import ActorPoolStrategy
-
     items = [{"index": index, "job": pickle.dumps(jobs[index])} for index in pending]
     dataset = ray.data.from_items(items, override_num_blocks=min(len(items), MAX_BLOCKS))
+    with warnings.catch_warnings():  # Ray's notices about its own API's future
+        warnings.simplefilter("ignore")
+        return _map(dataset, work, runner, _actors(ray, runner, len(items)))
+
+
+def _map(dataset, work: Work, runner: RunnerSettings, actors: int):
+    from ray.data import ActorPoolStrategy
+
     return dataset.map_batches(
         _RayWorker,
         fn_constructor_args=(work, max(1, int(runner.cpus_per_worker))),
         batch_size=1,
-        compute=ActorPoolStrategy(size=_actors(ray, runner, len(items)), max_tasks_in_flight_per_actor=1),
+        compute=ActorPoolStrategy(size=actors, max_tasks_in_flight_per_actor=1),
         num_cpus=runner.cpus_per_worker,
         num_gpus=runner.gpus_per_worker,
         max_restarts=-1,
         max_task_retries=runner.retries,
     )
+
+
+def _rows(ray, dataset):
+    """The dataset's rows as they come; a pool that cannot start in time is a ``SetupError``."""
+    try:
+        yield from dataset.iter_rows()
+    except ray.exceptions.GetTimeoutError:
+        raise SetupError(f"the Ray workers did not all start within {START_SECONDS} s: too few free CPUs?") from None
 
 
 def run_ray(
@@ -116,21 +134,21 @@ def run_ray(
     ray = _import_ray()
     started = _connect(ray, runner.ray_address)
     context = ray.data.DataContext.get_current()
-    saved = context.enable_progress_bars, context.max_errored_blocks
-    context.enable_progress_bars, context.max_errored_blocks = False, -1
+    saved = context.enable_progress_bars, context.max_errored_blocks, context.wait_for_min_actors_s
+    context.enable_progress_bars, context.max_errored_blocks, context.wait_for_min_actors_s = False, -1, START_SECONDS
     quiet = logging.getLogger("ray.data")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
     seen: set[int] = set()
     try:
-        for row in _dataset(ray, jobs, pending, work, runner).iter_rows():
+        for row in _rows(ray, _dataset(ray, jobs, pending, work, runner)):
             index, result = int(row["index"]), pickle.loads(row["result"])
             if isinstance(result, SetupError):
                 raise result
             seen.add(index)
             finish(index, result)
     finally:
-        context.enable_progress_bars, context.max_errored_blocks = saved
+        context.enable_progress_bars, context.max_errored_blocks, context.wait_for_min_actors_s = saved
         quiet.setLevel(level)
         if started:
             ray.shutdown()
