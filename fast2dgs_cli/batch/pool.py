@@ -12,12 +12,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 from collections import Counter, deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 
 from ..errors import SetupError
-from ..interrupts import on_signal, raise_if_interrupted
+from ..interrupts import on_signal, quiet_unraisable, raise_if_interrupted, received
 from ..paths import Job
 from .files import FileResult, Work, run_one
 
@@ -40,6 +41,7 @@ def _serve(connection: Connection, work: Work, threads: int) -> None:
     """A worker's life: warm up, then do each ``(index, job)`` received and send its result back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, on_signal)
+    sys.unraisablehook = quiet_unraisable
     try:
         limit_threads(threads)
         work.warm()
@@ -51,8 +53,12 @@ def _serve(connection: Connection, work: Work, threads: int) -> None:
             connection.send(run_one(work, job))
     except SetupError as error:
         connection.send(error)
-    except (KeyboardInterrupt, BrokenPipeError):
+    except (KeyboardInterrupt, BrokenPipeError):  # stopped, or the main process is gone
         return
+    except BaseException:
+        if not received:  # not stopped: a real failure of the worker, told as a crash
+            raise
+        return  # stopped, possibly through a library that turned the interrupt into another exception
     finally:  # a SIGTERM during the interpreter's exit has nothing left to clean up: let it pass quietly
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
