@@ -37,10 +37,17 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def _stop(signum: int, frame: object) -> None:
+    """A worker's SIGTERM handler: interrupt the work once (a second SIGTERM, from the main process after the
+    terminal's, is ignored)."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    on_signal(signum, frame)
+
+
 def _serve(connection: Connection, work: Work, threads: int) -> None:
     """A worker's life: warm up, then do each ``(index, job)`` received and send its result back."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGTERM, _stop)
     sys.unraisablehook = quiet_unraisable
     try:
         limit_threads(threads)
