@@ -2,4 +2,5 @@
 
 from .entry import main
 
-main()
+if __name__ == "__main__":  # not when a worker process of a batch imports this module as its parent's main
+    main()

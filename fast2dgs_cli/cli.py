@@ -110,6 +110,48 @@ InitOption = Annotated[
     InitMethod, typer.Option(help="Initial Gaussians: the Deep Gaussian Prior networks, or a heuristic.")
 ]
 OutputOption = Annotated[str | None, typer.Option("-o", "--output", help="Output file (one input), folder, or '-'.")]
+BATCH = "Batches"
+WorkersOption = Annotated[
+    int | None,
+    typer.Option(
+        "-j", "--workers", min=1, max=4096, rich_help_panel=BATCH,
+        help="Files done at once, each worker a process warmed once (kernels, networks) sharing the cores "
+        "(default: what is fastest on this machine, see docs/batch.md). With --ray: the actors (default: as many "
+        "as the cluster's CPUs allow).",
+    ),
+]
+RayOption = Annotated[
+    bool,
+    typer.Option(
+        "--ray", rich_help_panel=BATCH,
+        help='Run on a Ray cluster: the one at RAY_ADDRESS, else a local one (needs pip install "f2dgs[ray]").',
+    ),
+]
+RayAddressOption = Annotated[
+    str | None, typer.Option("--ray-address", rich_help_panel=BATCH, help="The Ray cluster to join (implies --ray).")
+]
+CpusOption = Annotated[
+    float, typer.Option("--cpus-per-worker", min=0.01, max=4096, rich_help_panel=BATCH, help="CPUs a Ray worker uses.")
+]
+GpusOption = Annotated[
+    float,
+    typer.Option(
+        "--gpus-per-worker", min=0, max=64, rich_help_panel=BATCH,
+        help="GPUs a Ray worker reserves (with --backend auto it then renders with gmod).",
+    ),
+]
+FromListOption = Annotated[
+    Path | None,
+    typer.Option("--from-list", rich_help_panel=BATCH, help="A file naming more inputs, one path or URL a line."),
+]
+ManifestOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--manifest", rich_help_panel=BATCH,
+        help=f"JSON-lines record appended as each file ends (default for a batch: {batch.MANIFEST_NAME} in the -o "
+        "folder, or where the outputs are).",
+    ),
+]
 
 
 def _say(console: Console, text: str) -> None:
@@ -150,13 +192,21 @@ def main_options(
 
 
 def _progress() -> Progress:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn  # lazy: slow
+    from rich.progress import (  # lazy: slow
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
+        TimeRemainingColumn(),
         console=err,
         transient=True,
         disable=not err.is_terminal,  # no bar, and no stray line, in logs and pipes
@@ -172,11 +222,18 @@ def _prepare_encoder(settings: batch.EncodeSettings) -> None:
         _say(err, f"compiled the encoder's kernels in {seconds:.0f} s (once per machine; later runs load them)")
 
 
-def _run(jobs: list[batch.Job], work, label: str, report_ok: bool = True) -> list[batch.FileResult]:
-    """Run ``work`` over ``jobs`` with a progress bar, printing each file's line (a lone file's failure exits)."""
+def _run(
+    jobs: list[batch.Job], work: batch.Work, label: str, runner: batch.RunnerSettings = batch.RunnerSettings(),
+    manifest: Path | None = None, report_ok: bool = True,
+) -> list[batch.FileResult]:  # fmt: skip
+    """Run ``work`` over ``jobs`` with progress (files done, files per minute, ETA, failures), printing each
+    file's line and recording it in the manifest (a lone file's failure exits)."""
+    import time
+
     from rich.markup import escape
 
-    with _progress() as progress:
+    start, counts = time.monotonic(), {"done": 0, "failed": 0}
+    with batch.Manifest(manifest) as record, _progress() as progress:
         overall = progress.add_task(label, total=len(jobs)) if len(jobs) > 1 else None
         tasks: dict[int, object] = {}
 
@@ -186,29 +243,52 @@ def _run(jobs: list[batch.Job], work, label: str, report_ok: bool = True) -> lis
             return lambda step, total, _: progress.update(task, completed=step, total=total)
 
         def on_done(result: batch.FileResult) -> None:
-            progress.remove_task(tasks.pop(id(result.job)))
+            if id(result.job) in tasks:
+                progress.remove_task(tasks.pop(id(result.job)))
             for warning in result.warnings:
                 _say(err, f"warning: {result.job.name}: {warning}")
             if result.status == "ok" and report_ok:
                 _say(err, f"{result.job.name}: {result.message}")
             _resume_collector()
+            counts["done"] += 1
+            counts["failed"] += result.status in ("failed", "crashed")
             if overall is not None:
-                progress.advance(overall)
+                rate = 60 * counts["done"] / max(time.monotonic() - start, 1e-9)
+                description = f"{label} ({rate:.1f} files/min, {counts['failed']} failed)"
+                progress.update(overall, advance=1, description=description)
 
-        results = batch.run_batch(jobs, work, on_start, on_done)
-    if len(results) == 1 and results[0].status != "ok":
+        results = batch.run_batch(jobs, work, runner, record, on_start, on_done)
+    if len(results) == 1 and results[0].status in ("failed", "crashed"):
         _fail(f"{results[0].job.name}: {results[0].message}")
     return results
 
 
 def _exit_if_failed(results: list[batch.FileResult]) -> None:
-    """List the files that failed, and exit 1 if any did."""
-    failed = [r for r in results if r.status != "ok"]
+    """Sum up a batch, list the files that failed, and exit 1 if any did."""
+    failed = [r for r in results if r.status in ("failed", "crashed")]
+    skipped = sum(r.status == "skipped" for r in results)
+    if skipped:
+        _say(err, f"{skipped} file(s) skipped: their outputs were already there (--force redoes them)")
     if failed:
         _say(err, f"{len(failed)} file(s) failed:")
         for result in failed:
             _say(err, f"  {result.job.name}: {result.message}")
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _batch_inputs(inputs: list[str] | None, from_list: Path | None) -> list[str]:
+    """The command's inputs: its arguments, then the lines of ``--from-list``."""
+    found = list(inputs or []) + (batch.read_list(from_list) if from_list is not None else [])
+    if not found:
+        raise typer.BadParameter("give inputs, or --from-list", param_hint="INPUTS")
+    return found
+
+
+def _runner(workers: int | None, ray: bool, address: str | None, cpus: float, gpus: float) -> batch.RunnerSettings:
+    """The runner the batch options ask for."""
+    if workers is None:
+        workers = 1 if ray or address else batch.default_workers()
+    return batch.RunnerSettings(workers, ray, address, cpus, gpus)
 
 
 def _resume_collector() -> None:
@@ -222,7 +302,10 @@ def _resume_collector() -> None:
 
 @app.command()
 def encode(
-    inputs: Annotated[list[str], typer.Argument(help="Images or folders to encode; '-' reads one image from stdin.")],
+    inputs: Annotated[
+        list[str] | None,
+        typer.Argument(help="Images, folders, glob patterns or URLs (s3://…) to encode; '-' reads stdin."),
+    ] = None,
     output: OutputOption = None,
     quality: Annotated[
         float | None,
@@ -263,13 +346,22 @@ def encode(
     backend: BackendOption = Backend.AUTO,
     force: ForceOption = False,
     max_pixels: MaxPixelsOption = MAX_PIXELS,
+    workers: WorkersOption = None,
+    ray: RayOption = False,
+    ray_address: RayAddressOption = None,
+    cpus_per_worker: CpusOption = 1.0,
+    gpus_per_worker: GpusOption = 0.0,
+    from_list: FromListOption = None,
+    manifest: ManifestOption = None,
 ) -> None:
     """Encode images to .g2d files (one summary line per file on stderr).
 
     One image: `f2dgs encode photo.png` writes photo.g2d; `f2dgs encode photo.png out.g2d` or `-o out.g2d`
-    names the output. A folder or several files form a batch: outputs go to the -o folder (created if
-    needed) or next to each input, named after the input with the .g2d suffix. Alpha channels are
-    discarded. The size is set by one of -q/--quality (default), --bpp or --gaussians.
+    names the output. Folders (at every depth), globs, URLs or several files form a batch: outputs go to the
+    -o folder (created if needed, the input tree mirrored) or next to each input, with the .g2d suffix. A
+    batch resumes: outputs already there and valid are skipped (--force redoes them), and each file is
+    recorded in the manifest as it ends. Alpha channels are discarded. The size is set by one of
+    -q/--quality (default), --bpp or --gaussians.
     """
     try:
         settings = batch.EncodeSettings(
@@ -277,14 +369,18 @@ def encode(
         )
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="rate") from None
-    jobs = batch.plan_encode(inputs, output, force)
+    runner = _runner(workers, ray, ray_address, cpus_per_worker, gpus_per_worker)
+    jobs = batch.plan_encode(_batch_inputs(inputs, from_list), output, force)
     _prepare_encoder(settings)
-    _exit_if_failed(_run(jobs, lambda job, on_step: batch.encode_file(job, settings, on_step), "encoding"))
+    manifest = manifest or batch.default_manifest(jobs, output)
+    _exit_if_failed(_run(jobs, batch.EncodeWork(settings), "encoding", runner, manifest))
 
 
 @app.command()
 def decode(
-    inputs: Annotated[list[str], typer.Argument(help=".g2d files or folders to decode; '-' reads stdin.")],
+    inputs: Annotated[
+        list[str] | None, typer.Argument(help=".g2d files, folders, glob patterns or URLs to decode; '-' reads stdin.")
+    ] = None,
     output: Annotated[
         str | None,
         typer.Option(
@@ -302,11 +398,19 @@ def decode(
     backend: BackendOption = Backend.AUTO,
     force: ForceOption = False,
     max_pixels: MaxPixelsOption = MAX_PIXELS,
+    workers: WorkersOption = None,
+    ray: RayOption = False,
+    ray_address: RayAddressOption = None,
+    cpus_per_worker: CpusOption = 1.0,
+    gpus_per_worker: GpusOption = 0.0,
+    from_list: FromListOption = None,
+    manifest: ManifestOption = None,
 ) -> None:
     """Decode .g2d files to 8-bit RGB images, at the stored size or any other (Gaussians are continuous).
 
     `f2dgs decode photo.g2d` writes photo.png (refused if it exists, without --force); `f2dgs decode
-    photo.g2d out.png` or `-o out.png` names the output; folders and several files form a batch (PNG files).
+    photo.g2d out.png` or `-o out.png` names the output; folders, globs and several files form a batch (PNG
+    files; it resumes as encode's does).
     The output's suffix picks its format: .png, .jpg/.jpeg (quality 95, no chroma subsampling), .webp
     (lossless), .tif/.tiff, .bmp, .ppm; any other name, and stdout, get PNG.
     """
@@ -315,8 +419,10 @@ def decode(
     if scale is not None and not (math.isfinite(scale) and 0 < scale <= MAX_SIDE):
         raise typer.BadParameter(f"must be a positive number up to {MAX_SIDE}", param_hint="--scale")
     settings = batch.DecodeSettings(width, height, scale, backend, max_pixels)
-    jobs = batch.plan_decode(inputs, output, force)
-    _exit_if_failed(_run(jobs, lambda job, _: batch.decode_file(job, settings), "decoding"))
+    runner = _runner(workers, ray, ray_address, cpus_per_worker, gpus_per_worker)
+    jobs = batch.plan_decode(_batch_inputs(inputs, from_list), output, force)
+    manifest = manifest or batch.default_manifest(jobs, output)
+    _exit_if_failed(_run(jobs, batch.DecodeWork(settings), "decoding", runner, manifest))
 
 
 @app.command()
@@ -379,8 +485,7 @@ def bench(
         raise typer.BadParameter(str(error), param_hint="rate") from None
     jobs = batch.plan_bench(folder)
     _prepare_encoder(settings)  # also checks that the backend can run here
-    work = lambda job, on_step: batch.bench_file(job, settings, baselines, on_step)  # noqa: E731
-    results = _run(jobs, work, "benchmark", report_ok=False)
+    results = _run(jobs, batch.BenchWork(settings, tuple(baselines)), "benchmark", report_ok=False)
     from .report import baseline_table, bench_table, write_bench_reports
 
     summary, records, baseline_records = batch.bench_summary(results, settings, folder)

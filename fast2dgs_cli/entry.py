@@ -12,21 +12,14 @@ import os
 import signal
 import sys
 
-from .interrupts import on_signal, received
+from .interrupts import on_signal, quiet_unraisable, received
 
 __all__ = ["main"]
 
 
-def _unraisable(event: sys.UnraisableHookArgs) -> None:
-    """Say nothing of an interrupt that landed where Python cannot raise it (a C callback in numba's compiler):
-    the command still ends with the signal's exit code."""
-    if not isinstance(event.exc_value, KeyboardInterrupt):
-        sys.__unraisablehook__(event)
-
-
 def main() -> None:
     """Console-script entry point."""
-    sys.unraisablehook = _unraisable
+    sys.unraisablehook = quiet_unraisable
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, on_signal)
     try:

@@ -6,7 +6,9 @@ compile, whose compiler swallows ``KeyboardInterrupt``) stop at its next step.
 
 from __future__ import annotations
 
-__all__ = ["on_signal", "raise_if_interrupted", "received"]
+import sys
+
+__all__ = ["on_signal", "quiet_unraisable", "raise_if_interrupted", "received"]
 
 received: list[int] = []
 """Signals received, in order (SIGINT, SIGTERM)."""
@@ -22,3 +24,10 @@ def raise_if_interrupted() -> None:
     """Raise ``KeyboardInterrupt`` if a signal arrived (its first ``KeyboardInterrupt`` may have been swallowed)."""
     if received:
         raise KeyboardInterrupt
+
+
+def quiet_unraisable(event: sys.UnraisableHookArgs) -> None:
+    """``sys.unraisablehook`` that says nothing of an interrupt landing where Python cannot raise it (a C
+    callback in numba's compiler): the process still ends as the signal asks."""
+    if not isinstance(event.exc_value, KeyboardInterrupt):
+        sys.__unraisablehook__(event)

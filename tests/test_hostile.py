@@ -84,7 +84,7 @@ def test_the_pixel_limit_can_be_raised(tmp_path: Path) -> None:
 
 
 def test_stdin_is_read_up_to_the_input_limit(monkeypatch: pytest.MonkeyPatch, small_png: Path) -> None:
-    monkeypatch.setattr(batch, "MAX_INPUT_BYTES", 100)
+    monkeypatch.setattr(batch.files, "MAX_INPUT_BYTES", 100)
     result = runner.invoke(app, ["encode", "-", *FAST], input=small_png.read_bytes())
     assert result.exit_code == 1 and "stdin holds more than 100 bytes, the input limit" in result.output
 
