@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,3 +97,15 @@ class GatheringWork:
 
     def __call__(self, job: batch.Job, on_step=None) -> batch.FileResult:
         return self.inner(job, on_step)
+
+
+def stop_after(count: int) -> Callable[[batch.FileResult], None]:
+    """An ``on_done`` callback that interrupts a batch (``KeyboardInterrupt``) once ``count`` files ended."""
+    done: list[batch.FileResult] = []
+
+    def on_done(result: batch.FileResult) -> None:
+        done.append(result)
+        if len(done) == count:
+            raise KeyboardInterrupt
+
+    return on_done

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from batch_helpers import SETTINGS, KillingWork, leftovers, make_folder, outputs, statuses
+from batch_helpers import SETTINGS, KillingWork, leftovers, make_folder, outputs, statuses, stop_after
 from typer.testing import CliRunner
 
 from fast2dgs_cli import batch
@@ -59,13 +59,8 @@ def test_an_interrupted_batch_resumes_without_redoing_a_file(tmp_path: Path, ref
     source, expected = reference
     manifest, out = tmp_path / "manifest.jsonl", tmp_path / "out"
 
-    def stop_after_two(result: batch.FileResult, done: list = []) -> None:  # noqa: B006
-        done.append(result)
-        if len(done) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt), batch.Manifest(manifest) as record:
-        batch.run_batch(batch.plan_encode([str(source)], str(out), False), WORK, POOL, record, on_done=stop_after_two)
+        batch.run_batch(batch.plan_encode([str(source)], str(out), False), WORK, POOL, record, on_done=stop_after(2))
     assert not leftovers(out) and len(outputs(out)) >= 2  # a busy worker may finish its file as it stops
     first = [p for p in sorted(out.rglob("*.g2d"))]
     first[0].write_bytes(first[0].read_bytes()[:-7])  # a truncated leftover is redone

@@ -7,7 +7,16 @@ import os
 from pathlib import Path
 
 import pytest
-from batch_helpers import SETTINGS, GatheringWork, KillingWork, leftovers, make_folder, outputs, statuses
+from batch_helpers import (
+    SETTINGS,
+    GatheringWork,
+    KillingWork,
+    leftovers,
+    make_folder,
+    outputs,
+    statuses,
+    stop_after,
+)
 from typer.testing import CliRunner
 
 from fast2dgs_cli import batch
@@ -89,13 +98,8 @@ def test_an_interrupted_ray_batch_resumes_without_redoing_a_file(cluster, tmp_pa
     source, expected = reference
     manifest, out = tmp_path / "manifest.jsonl", tmp_path / "out"
 
-    def stop_after_two(result: batch.FileResult, done: list = []) -> None:  # noqa: B006
-        done.append(result)
-        if len(done) == 2:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt), batch.Manifest(manifest) as record:
-        batch.run_batch(batch.plan_encode([str(source)], str(out), False), WORK, RAY, record, on_done=stop_after_two)
+        batch.run_batch(batch.plan_encode([str(source)], str(out), False), WORK, RAY, record, on_done=stop_after(2))
     assert not leftovers(out)
     with batch.Manifest(manifest) as record:
         batch.run_batch(batch.plan_encode([str(source)], str(out), False), WORK, RAY, record)
