@@ -78,3 +78,16 @@ def test_pruning_drops_at_most_a_share_of_the_gaussians() -> None:
     assert (costs < 0.74 * error / q.count).mean() > MAX_DROPPED_SHARE
     pruned = prune_gaussians(q, noise, select_pixels(q, "cpu"))
     assert pruned.count == q.count - int(MAX_DROPPED_SHARE * q.count)
+
+
+def test_pruning_keeps_one_of_two_overlapping_copies() -> None:
+    # each copy costs almost nothing alone and its whole picture with the other: one of each pair must stay
+    half = random_scene(8, seed=11, spread=1.0, max_scale=1.0)
+    half = Gaussians(half.xy * torch.tensor([0.4, 1.0]), half.scale, half.rotation, half.color)  # left 40 %
+    fields = ("xy", "scale", "rotation", "color")
+    q = quantize(Gaussians(*(torch.cat([getattr(half, f)] * 2) for f in fields)), H, W, BitDepths())
+    noise = torch.zeros(H, W, 3)  # an error no Gaussian reaches makes every byte dear
+    noise[:, 20:] = torch.rand(H, W - 20, 3, generator=torch.Generator().manual_seed(12))
+    pruned = prune_gaussians(q, render(dequantize(q), H, W, "cpu") + noise, select_pixels(q, "cpu"))
+    assert pruned.count < q.count
+    assert len(np.unique(pruned.xy.codes, axis=0)) == q.count // 2

@@ -6,12 +6,17 @@ blends ``v = Σ w_g·c_g`` with normalized weights, and without Gaussian ``g`` i
 ``(v − w_g·c_g) / (1 − w_g)`` (the weights of the others rescale; 0 where ``g`` was all of it). Along the
 rate–distortion curve (``precision.RD_SLOPE_DB``) a byte is worth ``κ·D/R`` of squared error, ``κ =
 RD_SLOPE_DB·ln 10 / 10``, so a Gaussian whose removal cost is below ``κ·D/N`` (``D`` the picture's squared
-error, ``N`` the count) pays less than its bytes and goes. The survivors keep their codes and order; the
-caller refines their colours again for the new selection. Measurements: docs/encoder.md.
+error, ``N`` the count; ``REFIT_ALLOWANCE`` times that, as refinement follows) pays less than its bytes.
+
+A cost holds only while the Gaussians sharing its pixels stay (two overlapping copies each cost nothing alone,
+and everything together), so they go one at a time, cheapest first, each one's cost brought up to date with
+what went before it (lazily: a Gaussian is re-costed when it comes to the top). The survivors keep their codes
+and order; the caller refines their colours again for the new selection. Measurements: docs/encoder.md.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import numpy as np
@@ -22,36 +27,39 @@ from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_
 from .precision import RD_SLOPE_DB
 from .refine import PixelSelection, stored_target
 
-__all__ = ["MAX_DROPPED_SHARE", "prune_gaussians", "removal_costs"]
+__all__ = ["MAX_DROPPED_SHARE", "REFIT_ALLOWANCE", "prune_gaussians", "removal_costs"]
 
-MAX_DROPPED_SHARE = 0.15
+MAX_DROPPED_SHARE = 0.2
 """At most this share of the Gaussians is dropped (the cheapest): on a picture the fit cannot follow (noise,
 a short fit) nearly every Gaussian costs more than it adds, and dropping them all would leave ``--bpp``'s
 budget search, which expects the file to grow with the budget, nothing to aim with."""
 _BYTE_WORTH = RD_SLOPE_DB * math.log(10) / 10
 """``κ``: the share of the squared error one mean Gaussian's bytes are worth (module docstring)."""
+REFIT_ALLOWANCE = 1.7
+"""A Gaussian goes while its removal cost is below ``REFIT_ALLOWANCE·κ·D/N``: the cost is measured before the
+survivors' colours and geometry are refined again, which wins part of it back (measured in docs/encoder.md)."""
 
 
 def removal_costs(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> tuple[np.ndarray, float]:
     """``([N] float64 rise of the squared error if each Gaussian alone were removed, squared error now)``, in
     the stored colour space (orthonormal: the same as in RGB), over ``q``'s decoded picture of ``image``."""
-    target = stored_target(q, image)
-    colours = dequantize_attribute(q.color).astype(np.float64)
-    s = selection
-    return _removal_costs(s.ids, s.start, s.pixel_of, s.weight_of, target, colours)
+    costs, error, _ = _costs_now(q, image, selection)
+    return costs, error
 
 
 def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> QuantizedGaussians:
-    """``q`` without the Gaussians whose removal cost is below ``κ·D/N`` (the module docstring), at most the
-    ``MAX_DROPPED_SHARE`` cheapest of them; ``q`` itself when none goes."""
+    """``q`` without the Gaussians that do not pay, dropped one at a time while the cheapest's up-to-date
+    removal cost is below ``REFIT_ALLOWANCE·κ·D/N`` (the module docstring), at most ``MAX_DROPPED_SHARE`` of
+    them (so that the file stays about proportional to the budget); ``q`` itself when none goes."""
     if q.count < 2:
         return q
-    costs, error = removal_costs(q, image, selection)
-    keep = costs >= _BYTE_WORTH * error / q.count
+    costs, error, picture = _costs_now(q, image, selection)
+    colours = dequantize_attribute(q.color).astype(np.float64)
+    s = selection
     most = math.floor(MAX_DROPPED_SHARE * q.count)
-    if (~keep).sum() > most:  # only the cheapest go: the file stays about proportional to the budget
-        keep = np.ones(q.count, bool)
-        keep[np.argsort(costs, kind="stable")[:most]] = False
+    keep = ~_drop_greedily(
+        s.start, s.pixel_of, s.weight_of, stored_target(q, image), colours, picture, costs, error, most
+    )
     if keep.all():
         return q
     attributes = {
@@ -61,9 +69,17 @@ def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelect
     return QuantizedGaussians(q.height, q.width, int(keep.sum()), **attributes)
 
 
+def _costs_now(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> tuple[np.ndarray, float, np.ndarray]:
+    """``removal_costs`` and the decoded picture ``[P, 3]`` (stored colour space) they were measured on."""
+    target = stored_target(q, image)
+    colours = dequantize_attribute(q.color).astype(np.float64)
+    s = selection
+    return _removal_costs(s.ids, s.start, s.pixel_of, s.weight_of, target, colours)
+
+
 @njit(cache=True)
 def _removal_costs(ids, start, pixel_of, weight_of, target, colours):  # pragma: no cover - compiled
-    """Removal cost of every Gaussian and the squared error of the picture (``removal_costs``)."""
+    """Removal cost of every Gaussian, the squared error of the picture, and the picture (``_costs_now``)."""
     pixels = ids.shape[0]
     picture = np.zeros((pixels, 3))
     cursor = start[:-1].copy()  # pixels in ascending order meet each Gaussian's entries in their order
@@ -80,12 +96,51 @@ def _removal_costs(ids, start, pixel_of, weight_of, target, colours):  # pragma:
         for c in range(3):
             error += (target[p, c] - picture[p, c]) ** 2
     n = start.shape[0] - 1
-    costs = np.zeros(n)
+    mass = np.ones(pixels)
+    costs = np.empty(n)
     for g in range(n):
+        costs[g] = _cost(g, start, pixel_of, weight_of, target, colours, picture, mass)
+    return costs, error, picture
+
+
+@njit(cache=True)
+def _cost(g, start, pixel_of, weight_of, target, colours, blend, mass):  # pragma: no cover - compiled
+    """Rise of the squared error when Gaussian ``g`` goes, where pixel ``p`` shows ``blend[p] / mass[p]`` (the
+    kept Gaussians' weighted colours and their share of the weight; 0 where nothing is kept)."""
+    rise = 0.0
+    for e in range(start[g], start[g + 1]):
+        p, w = pixel_of[e], weight_of[e]
+        for c in range(3):
+            now = blend[p, c] / mass[p] if mass[p] > 1e-12 else 0.0
+            rest = mass[p] - w
+            without = (blend[p, c] - w * colours[g, c]) / rest if rest > 1e-12 else 0.0
+            rise += (target[p, c] - without) ** 2 - (target[p, c] - now) ** 2
+    return rise
+
+
+@njit(cache=True)
+def _drop_greedily(start, pixel_of, weight_of, target, colours, picture, costs, error, most):  # pragma: no cover
+    """``[N]`` bool: the Gaussians ``prune_gaussians`` drops, cheapest up-to-date cost first."""
+    n = start.shape[0] - 1
+    blend, mass = picture.copy(), np.ones(picture.shape[0])
+    heap = [(costs[g], g) for g in range(n)]
+    heapq.heapify(heap)
+    drop = np.zeros(n, np.bool_)
+    count = n
+    while len(heap) > 0 and n - count < most:
+        stale, g = heapq.heappop(heap)
+        cost = _cost(g, start, pixel_of, weight_of, target, colours, blend, mass)
+        if cost != stale and len(heap) > 0 and cost > heap[0][0]:
+            heapq.heappush(heap, (cost, g))  # others may now be cheaper: look again
+            continue
+        if cost >= REFIT_ALLOWANCE * _BYTE_WORTH * error / count:
+            break
+        drop[g] = True
+        count -= 1
+        error += cost
         for e in range(start[g], start[g + 1]):
             p, w = pixel_of[e], weight_of[e]
-            rest = 1.0 - w
+            mass[p] -= w
             for c in range(3):
-                without = (picture[p, c] - w * colours[g, c]) / rest if rest > 1e-12 else 0.0
-                costs[g] += (target[p, c] - without) ** 2 - (target[p, c] - picture[p, c]) ** 2
-    return costs, error
+                blend[p, c] -= w * colours[g, c]
+    return drop
