@@ -43,7 +43,7 @@ survivors' colours and geometry are refined again, which wins part of it back (m
 def removal_costs(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> tuple[np.ndarray, float]:
     """``([N] float64 rise of the squared error if each Gaussian alone were removed, squared error now)``, in
     the stored colour space (orthonormal: the same as in RGB), over ``q``'s decoded picture of ``image``."""
-    costs, error, _ = _costs_now(q, image, selection)
+    costs, error, _ = _removal_costs(*_kernel_inputs(q, image, selection))
     return costs, error
 
 
@@ -53,13 +53,10 @@ def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelect
     them (so that the file stays about proportional to the budget); ``q`` itself when none goes."""
     if q.count < 2:
         return q
-    costs, error, picture = _costs_now(q, image, selection)
-    colours = dequantize_attribute(q.color).astype(np.float64)
-    s = selection
+    inputs = _kernel_inputs(q, image, selection)
+    costs, error, picture = _removal_costs(*inputs)
     most = math.floor(MAX_DROPPED_SHARE * q.count)
-    keep = ~_drop_greedily(
-        s.start, s.pixel_of, s.weight_of, stored_target(q, image), colours, picture, costs, error, most
-    )
+    keep = ~_drop_greedily(*inputs[1:], picture, costs, error, most)
     if keep.all():
         return q
     attributes = {
@@ -69,17 +66,17 @@ def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelect
     return QuantizedGaussians(q.height, q.width, int(keep.sum()), **attributes)
 
 
-def _costs_now(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> tuple[np.ndarray, float, np.ndarray]:
-    """``removal_costs`` and the decoded picture ``[P, 3]`` (stored colour space) they were measured on."""
-    target = stored_target(q, image)
-    colours = dequantize_attribute(q.color).astype(np.float64)
+def _kernel_inputs(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> tuple[np.ndarray, ...]:
+    """``(ids, start, pixel_of, weight_of, target, colours)``: the selection, ``image`` as ``[P, 3]`` and the
+    decoded colours, both float64 in the stored colour space."""
     s = selection
-    return _removal_costs(s.ids, s.start, s.pixel_of, s.weight_of, target, colours)
+    colours = dequantize_attribute(q.color).astype(np.float64)
+    return s.ids, s.start, s.pixel_of, s.weight_of, stored_target(q, image), colours
 
 
 @njit(cache=True)
 def _removal_costs(ids, start, pixel_of, weight_of, target, colours):  # pragma: no cover - compiled
-    """Removal cost of every Gaussian, the squared error of the picture, and the picture (``_costs_now``)."""
+    """Removal cost of every Gaussian, the squared error of the picture, and the picture ``[P, 3]``."""
     pixels = ids.shape[0]
     picture = np.zeros((pixels, 3))
     cursor = start[:-1].copy()  # pixels in ascending order meet each Gaussian's entries in their order
