@@ -16,8 +16,9 @@ For ``--bpp`` the size of a file is nearly proportional to its Gaussian count (t
 bytes; bits per Gaussian depend on the image through the entropy coder), so the bits per Gaussian are first
 measured on the quantized initialization, which takes a fraction of a second, and aimed 5 % under the
 target after allowing for the ``_FIT_GROWTH`` that fine-tuning adds (fitted Gaussians are sharper and more
-varied than the initial ones, so they cost more bits). If the full encode still overshoots, the budget
-is scaled down by the measured ratio and the image encoded again, at most ``MAX_ENCODES`` times in all.
+varied than the initial ones, so they cost more bits). If the full encode misses, the budget is scaled by the
+measured ratio, or read off the line between an encode that fits and one that overshoots once there are
+both, and the image encoded again, at most ``MAX_ENCODES`` times in all.
 """
 
 from __future__ import annotations
@@ -91,17 +92,35 @@ def encode_to_bpp(
     target = math.floor(bpp * height * width / 8)
     budget = _estimate_budget(pixels, target, options)
     best: EncodeResult | None = None
+    under: tuple[int, int] | None = None  # (budget, size) of the largest file that fits
+    over: tuple[int, int] | None = None  # (budget, size) of the smallest file that does not
     for _ in range(MAX_ENCODES):
         result = encode_image(pixels, dataclasses.replace(options, gaussians=budget), on_step)
         size = len(result.data)
-        if size <= target and (best is None or size > len(best.data)):
-            best = result
-        if size <= target and (size >= 0.9 * target or budget == height * width):
-            break
-        budget = max(1, min(height * width, math.floor(budget * _AIM * target / size)))
+        if size <= target:
+            if best is None or size > len(best.data):
+                best, under = result, (budget, size)
+            if size >= 0.9 * target or budget == height * width:
+                break
+        elif over is None or size < over[1]:
+            over = (budget, size)
+        budget = _next_budget(budget, size, _AIM * target, under, over, height * width)
     if best is None:
         raise RequestError(f"no Gaussian budget fits in {bpp} bpp ({target} bytes) for this {width}x{height} image")
     return best
+
+
+def _next_budget(
+    budget: int, size: int, aim: float, under: tuple[int, int] | None, over: tuple[int, int] | None, most: int
+) -> int:
+    """Budget to encode next: the line through the closest fitting and overshooting encodes read at ``aim``
+    bytes once both exist (proportional scaling alone can jump back and forth around the target), else
+    ``budget`` scaled by ``aim / size``."""
+    if under is not None and over is not None and over[0] - under[0] > 1:
+        (low, low_size), (high, high_size) = under, over
+        guess = low + (aim - low_size) * (high - low) / max(high_size - low_size, 1)
+        return min(high - 1, max(low + 1, math.floor(guess)))
+    return max(1, min(most, math.floor(budget * aim / size)))
 
 
 def _estimate_budget(pixels: Tensor, target: int, options: EncodeOptions) -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from fast2dgs_cli import rate
 from fast2dgs_cli.choices import Backend, InitMethod
-from fast2dgs_cli.codec import EncodeOptions
+from fast2dgs_cli.codec import EncodeOptions, EncodeResult
 from fast2dgs_cli.encoder.fit import FitConfig
 from fast2dgs_cli.rate import budget_for_quality, encode_to_bpp
 
@@ -33,6 +34,23 @@ def test_bpp_lands_just_under_the_target(crop: torch.Tensor, bpp: float) -> None
     result = encode_to_bpp(crop, bpp, options)
     actual = 8 * len(result.data) / (crop.shape[0] * crop.shape[1])
     assert 0.9 * bpp <= actual <= bpp, actual
+
+
+def test_bpp_search_settles_when_the_size_grows_faster_than_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Size ∝ budget² from a first guess 20 % too high: scaling by the size ratio alone swings between
+    0.63 and 1.44 × the target for ever; the line between a fitting and an overshooting encode lands."""
+    budgets: list[int] = []
+
+    def encode(pixels: torch.Tensor, options: EncodeOptions, on_step: object = None) -> EncodeResult:
+        budgets.append(options.gaussians)
+        return EncodeResult(b"x" * (options.gaussians**2 // 100), options.gaussians, 30.0, 30.0, 1, Backend.CPU, {})
+
+    monkeypatch.setattr(rate, "encode_image", encode)
+    monkeypatch.setattr(rate, "_estimate_budget", lambda pixels, target, options: 1200)
+    pixels = torch.zeros(100, 100, 3)  # 8 bpp: 10,000 bytes
+    size = len(encode_to_bpp(pixels, 8.0, EncodeOptions()).data)
+    assert 9_000 <= size <= 10_000, (budgets, size)
+    assert len(budgets) == 3
 
 
 def test_bpp_too_small_is_an_error(crop: torch.Tensor) -> None:

@@ -71,7 +71,7 @@ class FitConfig:
     steps: int | None = None
     time_budget: float | None = None
     lr_xy: float | None = None
-    lr_scale: float = 0.1
+    lr_scale: float = 0.2
     lr_rotation: float = 0.1
     lr_color: float = 3e-2
     loss: Loss = Loss.MSE
