@@ -312,8 +312,9 @@ def encode(
         typer.Option(
             "-q", "--quality", min=0, max=100,
             help=f"Quality 0-100: sets the Gaussian budget from the image size (every 15 points double it; "
-            f"70 is 10,000 Gaussians on 768x512). The default, {DEFAULT_QUALITY} (about 6,300 Gaussians and "
-            "0.75 bpp on Kodak), beats JPEG at the same bytes on average; higher: bigger files, sharper pictures.",
+            f"70 is 10,000 Gaussians on 768x512). The default, {DEFAULT_QUALITY} (a budget of about 6,300 "
+            "Gaussians, about 0.6 bpp on Kodak), beats JPEG at the same bytes on average; higher: bigger files, "
+            "sharper pictures.",
         ),
     ] = None,
     bpp: Annotated[

@@ -146,14 +146,17 @@ def encode_image(
 def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
     """``options.fit`` completed by ``options.effort`` for ``count`` Gaussians on ``pixels`` pixels: the steps
     (when ``None``) are the effort's ``step_factor`` times ``default_steps``, at least its ``min_steps``; an
-    effort with a decay sets it (unless ``fit`` has one) and keeps the best step."""
+    effort with a decay sets it and ``keep_best`` (unless ``fit`` has a decay), one with a ``scale_rate`` sets
+    the log-scale learning rate (unless ``fit`` has another than ``FitConfig``'s)."""
     level = effort_level(options.effort)
     fit = options.fit
     if fit.steps is None:
         steps = max(level.min_steps, round(level.step_factor * default_steps(count, pixels)))
         fit = dataclasses.replace(fit, steps=max(1, steps))
     if level.decay and fit.decay == 0.0:
-        fit = dataclasses.replace(fit, decay=level.decay, keep_best=True)
+        fit = dataclasses.replace(fit, decay=level.decay, keep_best=level.keep_best)
+    if level.scale_rate is not None and fit.lr_scale == FitConfig.lr_scale:
+        fit = dataclasses.replace(fit, lr_scale=level.scale_rate)
     return fit
 
 

@@ -32,7 +32,10 @@ class Effort:
         step_factor: fine-tuning steps as a multiple of ``encoder.fit.default_steps`` (which follows the
             Gaussian density).
         decay: share of the fine-tuning steps at the end over which the learning rates decay
-            (``encoder.fit.FitConfig.decay``); long fits also keep their best step (``keep_best``).
+            (``encoder.fit.FitConfig.decay``).
+        keep_best: keep the fit's best step, not its last (``encoder.fit.FitConfig.keep_best``).
+        scale_rate: learning rate of the log scales (``None``: ``encoder.fit.FitConfig``'s): a larger one
+            travels further in a short fit, and the decay lets it settle.
         geometry_sweeps: most sweeps of each geometry refinement (``refine_geometry``; 0: none).
         rounds: geometry-then-colour refinement rounds after the first colour refinement (the sequence stops
             early when the geometry no longer moves).
@@ -44,6 +47,8 @@ class Effort:
 
     step_factor: float
     decay: float = 0.0
+    keep_best: bool = False
+    scale_rate: float | None = None
     geometry_sweeps: int = 2
     rounds: int = 1
     min_steps: int = 0
@@ -54,12 +59,12 @@ EFFORTS: dict[int, Effort] = {
     1: Effort(0.3, geometry_sweeps=1),
     2: Effort(0.6, geometry_sweeps=1),
     3: Effort(1.0),
-    4: Effort(1.2, min_steps=100, rate_aware=True),
-    5: Effort(1.5, min_steps=125, rate_aware=True),
-    6: Effort(2.5, decay=0.3, min_steps=200, rate_aware=True),
-    7: Effort(4.0, decay=0.3, geometry_sweeps=3, min_steps=330, rate_aware=True),
-    8: Effort(6.0, decay=0.3, geometry_sweeps=3, rounds=2, min_steps=500, rate_aware=True),
-    9: Effort(10.0, decay=0.3, geometry_sweeps=4, rounds=3, min_steps=830, rate_aware=True),
+    4: Effort(1.2, decay=0.3, scale_rate=0.2, min_steps=100, rate_aware=True),
+    5: Effort(1.5, decay=0.3, scale_rate=0.2, min_steps=125, rate_aware=True),
+    6: Effort(2.5, decay=0.3, keep_best=True, min_steps=200, rate_aware=True),
+    7: Effort(4.0, decay=0.3, keep_best=True, geometry_sweeps=3, min_steps=330, rate_aware=True),
+    8: Effort(6.0, decay=0.3, keep_best=True, geometry_sweeps=3, rounds=2, min_steps=500, rate_aware=True),
+    9: Effort(10.0, decay=0.3, keep_best=True, geometry_sweeps=4, rounds=3, min_steps=830, rate_aware=True),
 }
 """The levels, by number (see the module docstring)."""
 

@@ -27,7 +27,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..choices import DEFAULT_DENSITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Loss
@@ -71,7 +70,7 @@ class FitConfig:
     steps: int | None = None
     time_budget: float | None = None
     lr_xy: float | None = None
-    lr_scale: float = 0.2
+    lr_scale: float = 0.1
     lr_rotation: float = 0.1
     lr_color: float = 3e-2
     loss: Loss = Loss.MSE
@@ -140,9 +139,35 @@ class _Adam:
             param.grad = None
 
 
-def _loss(kind: Loss, rendered: Tensor, target: Tensor) -> Tensor:
+def _loss_backward(kind: Loss, rendered: Tensor, target: Tensor) -> float:
+    """The loss of ``rendered`` against ``target``, after sending its gradient back through the renderer.
+
+    MSE hands the renderer its image gradient ``2·(rendered − target)/n`` directly (the same numbers autograd's
+    ``mse_loss`` would give, without the loss as a graph node and its own passes over the picture)."""
     if kind is Loss.MSE:
-        return F.mse_loss(rendered, target)  # one fused kernel each way, unlike mean((a − b)²)
+        residual = rendered.detach() - target
+        loss = _mean_square(residual)
+        rendered.backward(residual.mul_(2.0 / residual.numel()))
+        return loss
+    loss = _structural_loss(rendered, target)
+    loss.backward()
+    return loss.item()
+
+
+def _loss_value(kind: Loss, rendered: Tensor, target: Tensor) -> float:
+    """The loss of ``rendered`` against ``target`` as ``_loss_backward`` computes it, without a gradient."""
+    if kind is Loss.MSE:
+        return _mean_square(rendered - target)
+    return _structural_loss(rendered, target).item()
+
+
+def _mean_square(residual: Tensor) -> float:
+    flat = residual.reshape(-1)
+    return torch.dot(flat, flat).item() / flat.numel()
+
+
+def _structural_loss(rendered: Tensor, target: Tensor) -> Tensor:
+    """L1 plus 0.1 × (1 − SSIM)."""
     from ..metrics import ssim
 
     l1 = torch.mean(torch.abs(rendered - target))
@@ -187,9 +212,7 @@ def finetune(
             if config.time_budget is not None and time.perf_counter() - start >= config.time_budget:
                 break
             current = Gaussians(xy, log_scale.exp(), rotation, color)
-            loss = _loss(config.loss, render(current, height, width, chosen), target)
-            loss.backward()
-            losses.append(loss.item())
+            losses.append(_loss_backward(config.loss, render(current, height, width, chosen), target))
             if config.keep_best and losses[-1] < best_loss:  # the parameters this loss was measured at
                 best_loss = losses[-1]
                 best = Gaussians(*(t.detach().clone() for t in (xy, current.scale, rotation, color)))
@@ -203,7 +226,7 @@ def finetune(
     fitted = Gaussians(xy, log_scale.exp(), rotation, color).detach()
     if best is not None:
         with torch.no_grad():  # the last step's loss is not known without one more render: measure it
-            last = _loss(config.loss, render(fitted, height, width, chosen), target).item()
+            last = _loss_value(config.loss, render(fitted, height, width, chosen), target)
         fitted = fitted if last <= best_loss else best
     fitted = fitted.to(device="cpu")
     return FitResult(fitted, len(losses), time.perf_counter() - start, losses)
