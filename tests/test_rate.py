@@ -85,3 +85,17 @@ def test_effort_sets_the_steps_unless_they_are_given() -> None:
     for effort in (0, 10, True):
         with pytest.raises(ValueError, match="effort"):
             EncodeOptions(effort=effort)
+
+
+def test_effort_sets_the_rate_schedule_unless_the_fit_has_one() -> None:
+    from fast2dgs_cli.codec import fit_config
+
+    def config(effort: int, fit: FitConfig = FitConfig()) -> FitConfig:
+        return fit_config(EncodeOptions(effort=effort, fit=fit), 6_300, 768 * 512)
+
+    legacy, default, top = config(3), config(5), config(9)
+    assert (legacy.lr_scale, legacy.decay, legacy.keep_best) == (0.1, 0.0, False)  # f2dgs 0.1's fit
+    assert (default.lr_scale, default.decay, default.keep_best) == (0.2, 0.3, False)
+    assert (top.lr_scale, top.decay, top.keep_best) == (0.1, 0.3, True)
+    given = config(5, FitConfig(lr_scale=0.05, decay=0.5))
+    assert (given.lr_scale, given.decay) == (0.05, 0.5)
