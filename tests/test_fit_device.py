@@ -7,7 +7,6 @@ from dataclasses import fields
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from fast2dgs_cli.encoder import fit
@@ -28,13 +27,13 @@ def test_finetune_moves_the_target_and_parameters_to_the_backends_device(monkeyp
         seen.update({f.name: getattr(gaussians, f.name).device for f in fields(gaussians)})
         return torch.zeros(height, width, 3, device=ELSEWHERE)
 
-    def loss(rendered: Tensor, target: Tensor) -> Tensor:
+    def loss(kind: fit.Loss, rendered: Tensor, target: Tensor) -> float:
         seen.update(rendered=rendered.device, target=target.device)
         raise _LossReached
 
     monkeypatch.setattr(fit, "render", render_elsewhere)
     monkeypatch.setattr(fit, "backend_device", lambda backend: ELSEWHERE, raising=False)  # absent before the fix
-    monkeypatch.setattr(F, "mse_loss", loss)
+    monkeypatch.setattr(fit, "_loss_backward", loss)
     scene = Gaussians(torch.rand(4, 2), torch.ones(4, 2), torch.zeros(4), torch.rand(4, 3))
     with pytest.raises(_LossReached):
         finetune(scene, torch.rand(8, 8, 3), FitConfig(steps=1), backend="torch")
