@@ -60,7 +60,7 @@ def _serve(connection: Connection, work: Work, threads: int) -> None:
             connection.send(run_one(work, job))
     except SetupError as error:
         connection.send(error)
-    except (KeyboardInterrupt, BrokenPipeError):  # stopped, or the main process is gone
+    except (KeyboardInterrupt, ConnectionError):  # stopped, or the main process is gone (a broken or reset pipe)
         return
     except BaseException:
         if not received:  # not stopped: a real failure of the worker, told as a crash
