@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 from torch import Tensor
 
 from ..choices import Backend
@@ -142,12 +142,22 @@ def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
     return start, pixel_of, weight_of
 
 
-@njit(cache=True)
+@njit(parallel=True, cache=True)
 def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
     """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
 
-    ``ids`` … ``weight_of`` are the fields of a ``PixelSelection``. Returns the number of sweeps made.
+    ``ids`` … ``weight_of`` are the fields of a ``PixelSelection``. The three stored channels are independent
+    problems (a move in one leaves the others' residuals alone), so they run in parallel, each to the same codes
+    it would reach beside the others.
     """
+    for c in prange(3):
+        column = codes[:, c]
+        _descend_channel(ids, start, pixel_of, weight_of, target[:, c], values[:, c], column, steps[c], top, max_sweeps)
+
+
+@njit(cache=True)
+def _descend_channel(ids, start, pixel_of, weight_of, target, values, codes, step, top, max_sweeps):
+    """``_descend`` of one channel: ``target`` [P], ``values`` and ``codes`` [N] (``codes`` changed in place)."""
     n = codes.shape[0]
     residual = target.copy()  # target − current picture
     cursor = start[:n].copy()  # pixels in ascending order meet each Gaussian's entries in their order
@@ -155,10 +165,8 @@ def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top,
         for k in range(ids.shape[1]):  # each pixel's selection order, as the blend weights list it
             g = ids[p, k]
             if g >= 0:
-                w = weight_of[cursor[g]]
+                residual[p] -= weight_of[cursor[g]] * values[g]
                 cursor[g] += 1
-                for c in range(3):
-                    residual[p, c] -= w * values[g, c]
     stale = np.ones(n, np.bool_)  # a Gaussian is revisited only after a code it shares a pixel with moved
     sweeps = 0
     while sweeps < max_sweeps and stale.any():
@@ -167,28 +175,22 @@ def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top,
             if not stale[g]:
                 continue
             stale[g] = False
-            energy, pull0, pull1, pull2 = 0.0, 0.0, 0.0, 0.0
+            energy, pull = 0.0, 0.0
             for e in range(start[g], start[g + 1]):
-                w, p = weight_of[e], pixel_of[e]
+                w = weight_of[e]
                 energy += w * w
-                pull0 += w * residual[p, 0]
-                pull1 += w * residual[p, 1]
-                pull2 += w * residual[p, 2]
+                pull += w * residual[pixel_of[e]]
             if energy <= 0.0:
                 continue
-            moved = False
-            for c, pull in enumerate((pull0, pull1, pull2)):
-                best = codes[g, c] + int(np.floor(pull / (energy * steps[c]) + 0.5))
-                delta = min(max(best, 0), top) - codes[g, c]
-                if delta != 0:
-                    codes[g, c] += delta
-                    moved = True
-                    shift = delta * steps[c]
-                    for e in range(start[g], start[g + 1]):
-                        residual[pixel_of[e], c] -= weight_of[e] * shift
-            if moved:
-                for e in range(start[g], start[g + 1]):
-                    for k in range(ids.shape[1]):
-                        if ids[pixel_of[e], k] >= 0:
-                            stale[ids[pixel_of[e], k]] = True
-    return sweeps
+            best = codes[g] + int(np.floor(pull / (energy * step) + 0.5))
+            delta = min(max(best, 0), top) - codes[g]
+            if delta == 0:
+                continue
+            codes[g] += delta
+            shift = delta * step
+            for e in range(start[g], start[g + 1]):
+                residual[pixel_of[e]] -= weight_of[e] * shift
+            for e in range(start[g], start[g + 1]):
+                for k in range(ids.shape[1]):
+                    if ids[pixel_of[e], k] >= 0:
+                        stale[ids[pixel_of[e], k]] = True
