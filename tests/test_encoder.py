@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from types import SimpleNamespace
 
 import numpy as np
@@ -219,6 +220,36 @@ def test_geometry_refinement_leaves_an_exact_fit_alone() -> None:
     assert refine_geometry(q, target, "cpu") is q
 
 
+def test_geometry_refinement_drops_a_sweep_that_worsens_the_picture(
+    crop: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import fast2dgs_cli.encoder.refine_geometry as geometry
+    from fast2dgs_cli.encoder.quantize import quantize
+
+    fitted = finetune(init_gaussians(crop, 600, seed=0), crop, FitConfig(steps=40), backend="cpu").gaussians
+    q = quantize(fitted, 128, 128)
+    one_sweep = geometry.refine_geometry(q, crop, "cpu", max_sweeps=1)
+    assert one_sweep is not q
+    checks, real_sweep, real_error = [], geometry._sweep, geometry.decoded_error
+
+    def counted_error(*args):
+        checks.append(real_error(*args))
+        return checks[-1]
+
+    def drifting_sweep(*args):  # from the second sweep on, an estimate gone wrong: every scale grows 2 steps
+        moved = real_sweep(*args)
+        if len(checks) >= 2:
+            codes, top = args[3], args[7]
+            codes[:, 2:4] = np.minimum(codes[:, 2:4] + 2, top[2:4])
+        return moved
+
+    monkeypatch.setattr(geometry, "_sweep", drifting_sweep)
+    monkeypatch.setattr(geometry, "decoded_error", counted_error)
+    refined = geometry.refine_geometry(q, crop, "cpu", max_sweeps=3)
+    assert refined == one_sweep  # the first sweep's moves, not the drifted ones
+    assert len(checks) == 3 and checks[2] > checks[1] < checks[0]
+
+
 def test_colour_refinement_checks_the_image_size(crop: torch.Tensor) -> None:
     from fast2dgs_cli.encoder.quantize import quantize
     from fast2dgs_cli.encoder.refine import refine_colours
@@ -258,6 +289,15 @@ def test_keep_best_returns_the_lowest_loss_seen(crop: torch.Tensor) -> None:
     with torch.no_grad():
         final = F.mse_loss(render(result.gaussians, 128, 128, "cpu"), crop).item()
     assert final <= min(result.losses) * (1 + 1e-5)
+
+
+def test_backoff_halves_rates_that_throw_the_fit_off(crop: torch.Tensor) -> None:
+    start = init_gaussians(crop, 200, seed=0)
+    wild = FitConfig(steps=30, lr_scale=1.0, lr_rotation=1.0, lr_color=0.3)  # the loss jumps 30× on step 2
+    unchecked = finetune(start, crop, wild, backend="cpu")
+    checked = finetune(start, crop, dataclasses.replace(wild, backoff=1.5), backend="cpu")
+    assert checked.losses[:2] == unchecked.losses[:2]  # the same until the first climb
+    assert checked.losses[-1] < 0.5 * unchecked.losses[-1], (checked.losses[-1], unchecked.losses[-1])
 
 
 def test_geometry_refinement_slopes_match_finite_differences(crop: torch.Tensor) -> None:

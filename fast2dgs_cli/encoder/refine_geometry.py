@@ -8,8 +8,9 @@ of the decoded picture most, if any.
 The error of a move is computed exactly over the pixels that select the Gaussian, with every other Gaussian
 and every pixel's selection held fixed: the pixel's value is ``(Σ u·c) / (Σ u + EPS)`` over its selected raw
 weights ``u = exp(−σ)``, and only this Gaussian's ``u`` changes. The sweep repeats (at most
-``MAX_GEOMETRY_SWEEPS``); then the picture is rendered for real, and the result is kept only if its error is
-lower (a move can change which Gaussians a pixel selects, which the estimate ignores). The y column stays
+``MAX_GEOMETRY_SWEEPS``); after each sweep the picture is rendered for real, and the sweeps stop at the first
+one that does not lower its error, whose moves are dropped (a move can change which Gaussians a pixel selects,
+which the estimate ignores, so the estimate drifts from the picture). The y column stays
 sorted, so it keeps its delta coding and the file does not grow. What it gains and costs: docs/encoder.md.
 
 Threads: a move only touches the pixels that select the Gaussian, so Gaussians whose pixels lie in different
@@ -62,7 +63,7 @@ def refine_geometry(
         max_sweeps: most sweeps.
         selection: ``refine.select_pixels(q, backend)`` if the caller has it already (computed here otherwise).
 
-    Returns ``q`` itself when no move helps the rendered picture. Grids, colours and order are unchanged.
+    Returns ``q`` itself when no sweep helps the rendered picture. Grids, colours and order are unchanged.
     """
     target = stored_target(q, image)
     if q.count == 0:
@@ -80,6 +81,7 @@ def refine_geometry(
     raw, total, blend = _picture_sums(values, colours, start, pixel_of, width, height, float(EPS))
     phases, y_free = _stripe_phases(start, pixel_of, width)
     widest = max(1, int(np.max(np.diff(start))))
+    best, best_error = q, decoded_error(q, image, backend)
     for _ in range(max_sweeps):
         moved = False
         for order, first in phases:
@@ -89,12 +91,22 @@ def refine_geometry(
             )  # fmt: skip
         if not moved:
             break
+        refined = _with_geometry(q, codes)
+        error = decoded_error(refined, image, backend)
+        if error >= best_error:  # the estimate has drifted from the picture: later sweeps build on the drift
+            break
+        best, best_error = refined, error
+    return best
+
+
+def _with_geometry(q: QuantizedGaussians, codes: np.ndarray) -> QuantizedGaussians:
+    """``q`` with the geometry codes ``codes`` (columns x, y, ln s1, ln s2, θ)."""
+    geometry = (q.xy, q.scale, q.rotation)
     moved = [
         QuantizedAttribute(a.bits, a.lo, a.hi, codes[:, first : first + a.channels].astype(a.codes.dtype))
         for a, first in zip(geometry, (0, 2, 4))
     ]
-    refined = QuantizedGaussians(height, width, q.count, *moved, q.color)
-    return refined if decoded_error(refined, image, backend) < decoded_error(q, image, backend) else q
+    return QuantizedGaussians(q.height, q.width, q.count, *moved, q.color)
 
 
 def decoded_error(q: QuantizedGaussians, image: Tensor, backend: Backend | str) -> float:
