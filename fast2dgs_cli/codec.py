@@ -147,7 +147,8 @@ def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
     """``options.fit`` completed by ``options.effort`` for ``count`` Gaussians on ``pixels`` pixels: the steps
     (when ``None``) are the effort's ``step_factor`` times ``default_steps``, at least its ``min_steps``; an
     effort with a decay sets it and ``keep_best`` (unless ``fit`` has a decay), one with a ``scale_rate`` sets
-    the log-scale learning rate (unless ``fit`` has another than ``FitConfig``'s)."""
+    the log-scale learning rate (unless ``fit`` has another than ``FitConfig``'s), one with a ``backoff`` sets it
+    (unless ``fit`` has one)."""
     level = effort_level(options.effort)
     fit = options.fit
     if fit.steps is None:
@@ -157,6 +158,8 @@ def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
         fit = dataclasses.replace(fit, decay=level.decay, keep_best=level.keep_best)
     if level.scale_rate is not None and fit.lr_scale == FitConfig.lr_scale:
         fit = dataclasses.replace(fit, lr_scale=level.scale_rate)
+    if level.backoff is not None and fit.backoff is None:
+        fit = dataclasses.replace(fit, backoff=level.backoff)
     return fit
 
 

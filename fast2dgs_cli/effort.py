@@ -36,6 +36,8 @@ class Effort:
         keep_best: keep the fit's best step, not its last (``encoder.fit.FitConfig.keep_best``).
         scale_rate: learning rate of the log scales (``None``: ``encoder.fit.FitConfig``'s): a larger one
             travels further in a short fit, and the decay lets it settle.
+        backoff: halve the rates when the loss climbs past this multiple of its lowest
+            (``encoder.fit.FitConfig.backoff``): a long fit at a large rate can lose its way on a smooth picture.
         geometry_sweeps: most sweeps of each geometry refinement (``refine_geometry``; 0: none).
         rounds: geometry-then-colour refinement rounds after the first colour refinement (the sequence stops
             early when the geometry no longer moves).
@@ -49,11 +51,14 @@ class Effort:
     decay: float = 0.0
     keep_best: bool = False
     scale_rate: float | None = None
+    backoff: float | None = None
     geometry_sweeps: int = 2
     rounds: int = 1
     min_steps: int = 0
     rate_aware: bool = False
 
+
+_LONG_FIT = dict(decay=0.3, keep_best=True, scale_rate=0.2, backoff=1.5, rate_aware=True)
 
 EFFORTS: dict[int, Effort] = {
     1: Effort(0.3, geometry_sweeps=1),
@@ -61,10 +66,10 @@ EFFORTS: dict[int, Effort] = {
     3: Effort(1.0),
     4: Effort(1.2, decay=0.3, scale_rate=0.2, min_steps=100, rate_aware=True),
     5: Effort(1.5, decay=0.3, scale_rate=0.2, min_steps=125, rate_aware=True),
-    6: Effort(2.5, decay=0.3, keep_best=True, min_steps=200, rate_aware=True),
-    7: Effort(4.0, decay=0.3, keep_best=True, geometry_sweeps=3, min_steps=330, rate_aware=True),
-    8: Effort(6.0, decay=0.3, keep_best=True, geometry_sweeps=3, rounds=2, min_steps=500, rate_aware=True),
-    9: Effort(10.0, decay=0.3, keep_best=True, geometry_sweeps=4, rounds=3, min_steps=830, rate_aware=True),
+    6: Effort(2.5, min_steps=200, **_LONG_FIT),
+    7: Effort(4.0, geometry_sweeps=3, min_steps=330, **_LONG_FIT),
+    8: Effort(6.0, geometry_sweeps=3, rounds=2, min_steps=500, **_LONG_FIT),
+    9: Effort(10.0, geometry_sweeps=4, rounds=3, min_steps=830, **_LONG_FIT),
 }
 """The levels, by number (see the module docstring)."""
 

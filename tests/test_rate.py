@@ -96,6 +96,7 @@ def test_effort_sets_the_rate_schedule_unless_the_fit_has_one() -> None:
     legacy, default, top = config(3), config(5), config(9)
     assert (legacy.lr_scale, legacy.decay, legacy.keep_best) == (0.1, 0.0, False)  # f2dgs 0.1's fit
     assert (default.lr_scale, default.decay, default.keep_best) == (0.2, 0.3, False)
-    assert (top.lr_scale, top.decay, top.keep_best) == (0.1, 0.3, True)
+    assert (top.lr_scale, top.decay, top.keep_best, top.backoff) == (0.2, 0.3, True, 1.5)
+    assert default.backoff is None
     given = config(5, FitConfig(lr_scale=0.05, decay=0.5))
     assert (given.lr_scale, given.decay) == (0.05, 0.5)

@@ -63,6 +63,8 @@ class FitConfig:
             of its value, so that a long fit settles instead of wandering (0: constant rates).
         keep_best: return the Gaussians of the step with the lowest loss, not the last ones: a long fit of
             few Gaussians at constant rates can end worse than it was hundreds of steps before.
+        backoff: halve every rate for the rest of the fit whenever the loss exceeds this multiple of the lowest
+            so far (``None``: never), so that rates too large for one picture do not keep it from settling.
 
     The scale, rotation and colour rates are tuned for short runs (Adam, about 100 steps).
     """
@@ -76,6 +78,7 @@ class FitConfig:
     loss: Loss = Loss.MSE
     decay: float = 0.0
     keep_best: bool = False
+    backoff: float | None = None
 
 
 def default_steps(count: int, pixels: int) -> int:
@@ -204,6 +207,7 @@ def finetune(
     steps = default_steps(len(gaussians), height * width) if config.steps is None else config.steps
     losses: list[float] = []
     best_loss, best = math.inf, None
+    min_loss, scale = math.inf, 1.0  # scale: what the backoffs left of the rates
     start = time.perf_counter()
     collecting = gc.isenabled()
     gc.disable()  # the steps free their objects by reference counting; a full collection would walk every
@@ -216,7 +220,10 @@ def finetune(
             if config.keep_best and losses[-1] < best_loss:  # the parameters this loss was measured at
                 best_loss = losses[-1]
                 best = Gaussians(*(t.detach().clone() for t in (xy, current.scale, rotation, color)))
-            optimizer.factor = rate_factor(step, steps, config.decay)
+            if config.backoff is not None and losses[-1] > config.backoff * min_loss:
+                scale, min_loss = 0.5 * scale, losses[-1]  # judged again against the loss at the lower rates
+            min_loss = min(min_loss, losses[-1])
+            optimizer.factor = scale * rate_factor(step, steps, config.decay)
             optimizer.step()
             if on_step is not None:
                 on_step(step, steps, losses[-1])
