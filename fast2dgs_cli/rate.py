@@ -93,7 +93,8 @@ def encode_to_bpp(
     budget = _estimate_budget(pixels, target, options)
     best: EncodeResult | None = None
     under: tuple[int, int] | None = None  # (budget, size) of the largest file that fits
-    over: tuple[int, int] | None = None  # (budget, size) of the smallest file that does not
+    over: tuple[int, int] | None = None  # (budget, size) of the smallest budget whose file does not fit (the
+    # size is not monotonic in the budget: a smaller budget can make a bigger file)
     for _ in range(MAX_ENCODES):
         result = encode_image(pixels, dataclasses.replace(options, gaussians=budget), on_step)
         size = len(result.data)
@@ -102,7 +103,7 @@ def encode_to_bpp(
                 best, under = result, (budget, size)
             if size >= 0.9 * target or budget == height * width:
                 break
-        elif over is None or size < over[1]:
+        elif over is None or budget < over[0]:
             over = (budget, size)
         budget = _next_budget(budget, size, _AIM * target, under, over, height * width)
     if best is None:

@@ -53,6 +53,25 @@ def test_bpp_search_settles_when_the_size_grows_faster_than_the_budget(monkeypat
     assert len(budgets) == 3
 
 
+def test_bpp_search_bounds_by_the_smallest_overshooting_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kodim05 at 0.8 bpp, effort 9: 8,398 Gaussians made a bigger file than 8,785 (pruning and fitting are not
+    monotonic). The search kept 8,785 as its bound, tried 8,398 again, and ended at 0.74 × the target."""
+    budgets: list[int] = []
+    measured = {6855: 29148, 8785: 39412, 8398: 40500}
+
+    def encode(pixels: torch.Tensor, options: EncodeOptions, on_step: object = None) -> EncodeResult:
+        budgets.append(options.gaussians)
+        size = measured.get(options.gaussians, 29148 + (options.gaussians - 6855) * 11352 // 1543)
+        return EncodeResult(b"x" * size, options.gaussians, 30.0, 30.0, 1, Backend.CPU, {})
+
+    monkeypatch.setattr(rate, "encode_image", encode)
+    monkeypatch.setattr(rate, "_estimate_budget", lambda pixels, target, options: 6855)
+    pixels = torch.zeros(512, 768, 3)  # 0.8 bpp: 39,321 bytes
+    size = len(encode_to_bpp(pixels, 0.8, EncodeOptions()).data)
+    assert 0.9 * 39_321 <= size <= 39_321, (budgets, size)
+    assert len(set(budgets)) == len(budgets), budgets
+
+
 def test_bpp_too_small_is_an_error(crop: torch.Tensor) -> None:
     with pytest.raises(ValueError, match="no Gaussian budget fits"):
         encode_to_bpp(crop, 0.001, EncodeOptions(fit=FitConfig(steps=2), init=InitMethod.GRADIENT, backend=Backend.CPU))
