@@ -439,3 +439,14 @@ def test_first_encode_on_a_machine_compiles_the_kernels_before_timing(tmp_path: 
     again = subprocess.run([*command[:-1], str(tmp_path / "again.g2d")], capture_output=True, text=True, env=env)
     assert again.returncode == 0 and "compiled" not in again.stderr, again.stderr
     assert (tmp_path / "c.g2d").read_bytes() == (tmp_path / "again.g2d").read_bytes()
+
+
+def test_decode_loads_cached_kernels_without_numba_compiler(tmp_path: Path, encoded: Path) -> None:
+    command = [sys.executable, "-X", "importtime", "-m", "fast2dgs_cli", "decode", str(encoded), "-o", "x.png"]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)  # compiles what the cache lacks
+    assert first.returncode == 0, first.stderr[-2000:]
+    done = subprocess.run([*command, "--force"], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    modules = _imported(done.stderr)
+    assert "fast2dgs_cli.render.cpu_kernels" in modules
+    assert "numba.np.arraymath" not in modules  # numba's lowering: imported only to compile (fast2dgs_cli/jit.py)

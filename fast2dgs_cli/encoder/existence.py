@@ -20,9 +20,9 @@ import heapq
 import math
 
 import numpy as np
-from numba import njit
 from torch import Tensor
 
+from ..jit import kernel
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
 from .precision import RD_SLOPE_DB
 from .refine import PixelSelection, stored_target
@@ -74,7 +74,7 @@ def _kernel_inputs(q: QuantizedGaussians, image: Tensor, selection: PixelSelecti
     return s.ids, s.start, s.pixel_of, s.weight_of, stored_target(q, image), colours
 
 
-@njit(cache=True)
+@kernel()
 def _removal_costs(ids, start, pixel_of, weight_of, target, colours):  # pragma: no cover - compiled
     """Removal cost of every Gaussian, the squared error of the picture, and the picture ``[P, 3]``."""
     pixels = ids.shape[0]
@@ -100,7 +100,7 @@ def _removal_costs(ids, start, pixel_of, weight_of, target, colours):  # pragma:
     return costs, error, picture
 
 
-@njit(cache=True)
+@kernel()
 def _cost(g, start, pixel_of, weight_of, target, colours, blend, mass):  # pragma: no cover - compiled
     """Rise of the squared error when Gaussian ``g`` goes, where pixel ``p`` shows ``blend[p] / mass[p]`` (the
     kept Gaussians' weighted colours and their share of the weight; 0 where nothing is kept)."""
@@ -115,7 +115,7 @@ def _cost(g, start, pixel_of, weight_of, target, colours, blend, mass):  # pragm
     return rise
 
 
-@njit(cache=True)
+@kernel()
 def _drop_greedily(start, pixel_of, weight_of, target, colours, picture, costs, error, most):  # pragma: no cover
     """``[N]`` bool: the Gaussians ``prune_gaussians`` drops, cheapest up-to-date cost first."""
     n = start.shape[0] - 1

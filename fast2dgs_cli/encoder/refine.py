@@ -24,11 +24,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from torch import Tensor
 
 from ..choices import Backend
 from ..gaussians import dequantize
+from ..jit import kernel
 from ..render import blend_weights
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute, rgb_to_stored
 
@@ -120,7 +121,7 @@ def band_rows(height: int, width: int) -> list[slice]:
     return [slice(top, min(height, top + rows)) for top in range(0, height, rows)]
 
 
-@njit(cache=True)
+@kernel()
 def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
     """Invert the blend weights: Gaussian ``g`` is selected at pixels ``pixel_of[start[g]:start[g+1]]`` with
     weights ``weight_of[...]`` (8 bytes an entry, pixels in ascending order)."""
@@ -142,7 +143,7 @@ def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
     return start, pixel_of, weight_of
 
 
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
     """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
 
@@ -155,7 +156,7 @@ def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top,
         _descend_channel(ids, start, pixel_of, weight_of, target[:, c], values[:, c], column, steps[c], top, max_sweeps)
 
 
-@njit(cache=True)
+@kernel()
 def _descend_channel(ids, start, pixel_of, weight_of, target, values, codes, step, top, max_sweeps):
     """``_descend`` of one channel: ``target`` [P], ``values`` and ``codes`` [N] (``codes`` changed in place)."""
     n = codes.shape[0]

@@ -29,11 +29,12 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 from torch import Tensor
 
 from ..choices import Backend
 from ..gaussians import dequantize
+from ..jit import kernel
 from ..render import EPS, render
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
 from .refine import PixelSelection, band_rows, select_pixels, stored_target
@@ -127,7 +128,7 @@ def decoded_error(q: QuantizedGaussians, image: Tensor, backend: Backend | str) 
     return total
 
 
-@njit(cache=True)
+@kernel()
 def _screen(values, width, height, out):  # pragma: no cover - compiled
     """Centre in pixels and conic ``(A, B, C)`` of decoded ``values`` (x, y, ln s1, ln s2, θ) into ``out``
     [5] (``A = −1`` when the covariance is singular); the formulas of ``render.project``, in float64."""
@@ -143,7 +144,7 @@ def _screen(values, width, height, out):  # pragma: no cover - compiled
         out[2] = -1.0
 
 
-@njit(cache=True)
+@kernel()
 def _raw_weight(screen, x, y):  # pragma: no cover - compiled
     """``exp(−σ)`` of a screened Gaussian at pixel ``(x, y)`` (0 where σ < 0 or the conic is singular)."""
     if screen[2] < 0.0:
@@ -195,7 +196,7 @@ def _stripe_phases(
     return schedule, y_free
 
 
-@njit(cache=True)
+@kernel()
 def _picture_sums(values, colours, start, pixel_of, width, height, eps):  # pragma: no cover - compiled
     """``raw`` [entries] each entry's ``exp(−σ)``, ``total`` [P] ``Σ u + EPS`` and ``blend`` [P, 3] ``Σ u·c``."""
     n = values.shape[0]
@@ -214,7 +215,7 @@ def _picture_sums(values, colours, start, pixel_of, width, height, eps):  # prag
     return raw, total, blend
 
 
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _sweep(
     order, first, y_free, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours, width,
     height, widest, threads,
@@ -238,7 +239,7 @@ def _sweep(
     return moved.any()
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _visit(
     g, y_free, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours, width, height,
     local, slope, trial, screen,
@@ -290,7 +291,7 @@ def _visit(
     return True
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _slopes(
     g, values, first, count, pixel_of, raw, total, blend, target, colours, width, height, screen, local, slope
 ):  # pragma: no cover - compiled

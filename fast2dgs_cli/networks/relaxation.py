@@ -28,8 +28,10 @@ import math
 
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import prange
 from torch import Tensor
+
+from ..jit import kernel
 
 __all__ = ["RELAX_ITERATIONS", "relax_positions"]
 
@@ -37,7 +39,7 @@ RELAX_ITERATIONS = 2
 """Lloyd iterations applied to the prior's positions (more changed little: see docs/prior.md)."""
 
 
-@njit(cache=True)
+@kernel()
 def _bucket(sites: np.ndarray, cell: float, grid_h: int, grid_w: int) -> tuple[np.ndarray, np.ndarray]:
     """Sites sorted by bucket (``order``) and each bucket's range ``start[b]:start[b+1]`` in it."""
     count = np.zeros(grid_h * grid_w + 1, dtype=np.int64)
@@ -56,7 +58,7 @@ def _bucket(sites: np.ndarray, cell: float, grid_h: int, grid_w: int) -> tuple[n
     return order, start
 
 
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _nearest_sites(sites: np.ndarray, height: int, width: int, cell: float) -> np.ndarray:
     """``[H, W]`` index of the site nearest to every pixel centre (ties: the lower index)."""
     grid_h, grid_w = math.ceil(height / cell), math.ceil(width / cell)
@@ -95,7 +97,7 @@ def _nearest_sites(sites: np.ndarray, height: int, width: int, cell: float) -> n
     return owner
 
 
-@njit(cache=True)
+@kernel()
 def _centroids(sites: np.ndarray, owner: np.ndarray, density: np.ndarray) -> np.ndarray:
     """Each site moved to the ``density``-weighted centroid of the pixel centres it owns (kept if massless)."""
     mass = np.zeros(len(sites))
@@ -116,7 +118,7 @@ def _centroids(sites: np.ndarray, owner: np.ndarray, density: np.ndarray) -> np.
     return moved
 
 
-@njit(cache=True)
+@kernel()
 def _settle(picked: np.ndarray, sites: np.ndarray, height: int, width: int) -> np.ndarray:
     """Move each site (in index order) from its pixel ``picked[i]`` to the pixel holding it, if that is free."""
     taken = np.zeros(height * width, dtype=np.bool_)

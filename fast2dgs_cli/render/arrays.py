@@ -23,7 +23,7 @@ __all__ = ["BAND_PIXELS", "MAX_INTERSECTIONS", "render_arrays", "render_bands"]
 
 MAX_INTERSECTIONS = 1 << 24
 """Default limit on (tile, Gaussian) intersections, the rasterizer's work and memory (``formats/g2d.md`` §13)."""
-BAND_PIXELS = 1 << 20
+BAND_PIXELS = 1 << 16
 """About how many pixels ``render_bands`` draws at a time (whole tile rows, at least one)."""
 
 

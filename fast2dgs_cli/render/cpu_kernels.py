@@ -27,11 +27,12 @@ import platform
 import numba
 import numpy as np
 from llvmlite import ir
-from numba import njit, prange, types
+from numba import prange, types
 from numba.core import cgutils
 from numba.cpython.unsafe.numbers import trailing_zeros
 from numba.extending import intrinsic
 
+from ..jit import kernel
 from .tiles import EPS, TILE, TOP_K, tile_grid
 
 __all__ = ["SIGMA_CUTOFF", "WIDE_SIMD", "Bins", "backward", "forward", "selection_weights"]
@@ -527,7 +528,7 @@ def _block_mask(typingctx, params, boxes, count, m, x0, y0):
 
 
 # --------------------------------------------------------------------------------------------- binning
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _bin_kernel(box, tiles_x, tiles_y):  # pragma: no cover - compiled
     """Per-tile candidate lists exactly as ``projection.bin_tiles``, plus per-Gaussian gradient slots.
 
@@ -580,7 +581,7 @@ def _bin_kernel(box, tiles_x, tiles_y):  # pragma: no cover - compiled
 
 
 # ---------------------------------------------------------------------------------------------- tiles
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _gaussian_boxes(xys, conics):  # pragma: no cover - compiled
     """``[N, 5]`` float32: ``(x_lo, x_hi, y_lo, y_hi)`` of each ellipse ``σ ≤ SIGMA_CUTOFF`` plus a one-pixel
     margin (infinite when the conic is not positive definite: then every pixel is tried), and 1 where the
@@ -603,13 +604,13 @@ def _gaussian_boxes(xys, conics):  # pragma: no cover - compiled
     return boxes
 
 
-@njit(cache=True)
+@kernel()
 def _tile_scratch(capacity):  # pragma: no cover - compiled
     """Per-thread-chunk candidate buffers for tiles of up to ``capacity`` candidates: params, cols."""
     return np.empty(5 * capacity, np.float32), np.zeros(4 * capacity, np.float32)
 
 
-@njit(cache=True)
+@kernel()
 def _block_scratch(capacity):  # pragma: no cover - compiled
     """Per-thread-chunk buffers of the forward's blocks: candidate boxes, block masks, a block list, σ rows, picked
     entries."""
@@ -618,7 +619,7 @@ def _block_scratch(capacity):  # pragma: no cover - compiled
     return boxes, masks, lst, np.empty(_LANES * capacity, np.float32), np.empty(capacity, np.int32)
 
 
-@njit(cache=True)
+@kernel()
 def _load_tile(xys, conics, colors, ids, start, count, params, cols):  # pragma: no cover
     """Gather a tile's candidates: ``params`` [5·M] (px, py, a, b, c) and ``cols`` [4·M] (r, g, b, 0)."""
     for m in range(count):
@@ -628,7 +629,7 @@ def _load_tile(xys, conics, colors, ids, start, count, params, cols):  # pragma:
         cols[4 * m], cols[4 * m + 1], cols[4 * m + 2] = colors[g, 0], colors[g, 1], colors[g, 2]
 
 
-@njit(cache=True)
+@kernel()
 def _load_boxes(gboxes, ids, start, count, boxes):  # pragma: no cover - compiled
     """Gather a tile's candidate boxes and bound flags ``boxes`` [5·M] (the forward pass's block culling)."""
     for m in range(count):
@@ -642,10 +643,10 @@ def _chunk(i, n_chunks, n):  # pragma: no cover - compiled
     return i * n // n_chunks, (i + 1) * n // n_chunks
 
 
-_chunk = njit(cache=True, inline="always")(_chunk)
+_chunk = kernel(inline="always")(_chunk)
 
 
-@njit(cache=True)
+@kernel()
 def _block_masks(params, boxes, count, x0, y0, masks):  # pragma: no cover - compiled
     """For each candidate, the 16-bit mask of the tile's 4×4 blocks (bit ``4·row + column``) its box meets, less
     those where its σ is provably ``≥ SIGMA_CUTOFF`` at all 16 pixels; ``_block_list`` then lists each block's
@@ -714,13 +715,13 @@ def _list_block(typingctx, masks, count, blk, lst, set_lanes):
     return sig, codegen
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _block_list(masks, count, blk, lst):  # pragma: no cover - compiled
     """List (ascending) into ``lst`` the candidates whose mask names block ``blk``; return how many."""
     return _list_block(masks, count, blk, lst, _SET_LANES)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel(error_model="numpy")
 def _render_tile(
     params, cols, boxes, masks, lst, keys, picked, count, start, t, x0, y0, width, height, top, out, hits, norm
 ):  # pragma: no cover
@@ -755,7 +756,7 @@ def _render_tile(
                 out[y - top, x, 2] = res[3 * _LANES + lane]
 
 
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _forward_kernel(
     xys, conics, colors, tile_start, ids, order, n_chunks, width, height, tiles_x, top, out, hits, norm
 ):  # pragma: no cover
@@ -789,7 +790,7 @@ def _forward_kernel(
 
 
 # -------------------------------------------------------------------------------------------- backward
-@njit(cache=True, error_model="numpy")
+@kernel(error_model="numpy")
 def _block_lanes(t, blk, bx, by, width, height, out, grad_out, norm, lanes):  # pragma: no cover - compiled
     """Per-lane inputs of a block's backward: ``lanes`` = [v_r, v_g, v_b, out·v, 1/(Σw+EPS)] × 16 (0 outside)."""
     for lane in range(_LANES):
@@ -805,7 +806,7 @@ def _block_lanes(t, blk, bx, by, width, height, out, grad_out, norm, lanes):  # 
                 lanes[q * _LANES + lane] = 0.0
 
 
-@njit(cache=True)
+@kernel()
 def _backward_tile(params, cols, hits, lanes, count, t, x0, y0, width, height, norm, out, grad_out, slots, home):
     """Compute each tile candidate's gradient over the pixels that selected it and write it to its slot."""  # noqa: D401
     for blk in range(16):
@@ -819,7 +820,7 @@ def _backward_tile(params, cols, hits, lanes, count, t, x0, y0, width, height, n
             slots[home[m], q] = total[q]
 
 
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _backward_kernel(
     xys, conics, colors, tile_start, ids, home, order, n_chunks, width, height, tiles_x, hits, norm, out, grad_out,
     slots,
@@ -844,7 +845,7 @@ def _backward_kernel(
                 )  # fmt: skip
 
 
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _reduce_kernel(gauss_start, slots, grad_xy, grad_conic, grad_color):  # pragma: no cover - compiled
     """Sum each Gaussian's slots, in a fixed order, into the float32 gradients."""
     for g in prange(grad_xy.shape[0]):
@@ -858,7 +859,7 @@ def _reduce_kernel(gauss_start, slots, grad_xy, grad_conic, grad_color):  # prag
 
 
 # ----------------------------------------------------------------------------------------- blend weights
-@njit(parallel=True, cache=True)
+@kernel(parallel=True)
 def _weights_kernel(
     hits, norm, tile_start, ids, xys, conics, tiles_x, width, height, out_ids, out_weights
 ):  # pragma: no cover

@@ -11,8 +11,9 @@ first use and are cached on disk.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from ..jit import kernel
 from .tiles import TILE, tile_grid
 
 __all__ = ["project_arrays", "project_backward"]
@@ -20,7 +21,7 @@ __all__ = ["project_arrays", "project_backward"]
 _F = np.float32
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@kernel(parallel=True, error_model="numpy")
 def _project_kernel(xy, scale, cos, sin, width, height, tiles_x, tiles_y, xys, conics, radii, box):  # pragma: no cover
     """``project``'s float32 arithmetic per Gaussian: centres, conics, radii and tile boxes (gmod-spec §2)."""
     tiles_x, tiles_y = _F(tiles_x), _F(tiles_y)
@@ -51,7 +52,7 @@ def _project_kernel(xy, scale, cos, sin, width, height, tiles_x, tiles_y, xys, c
         radii[g] = radius
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _covariance(s1, s2, c, s):  # pragma: no cover - compiled
     """``(Σxx, Σyy, Σxy, det)`` in float32, in ``project``'s operation order."""
     var1, var2 = s1 * s1, s2 * s2
@@ -61,7 +62,7 @@ def _covariance(s1, s2, c, s):  # pragma: no cover - compiled
     return sxx, syy, sxy, sxx * syy - sxy * sxy
 
 
-@njit(cache=True, inline="always")
+@kernel(inline="always")
 def _tile_edge(value, limit):  # pragma: no cover - compiled
     """``trunc(value).clamp(0, limit)`` with NaN mapped to 0, as an int64 (``projection._tile_box``)."""
     if value != value:  # NaN  # noqa: PLR0124
@@ -69,7 +70,7 @@ def _tile_edge(value, limit):  # pragma: no cover - compiled
     return np.int64(min(max(np.trunc(value), _F(0.0)), limit))
 
 
-@njit(parallel=True, cache=True, error_model="numpy")
+@kernel(parallel=True, error_model="numpy")
 def _project_backward_kernel(
     scale, cos, sin, width, height, grad_xys, grad_conics, grad_xy, grad_scale, grad_cos, grad_sin
 ):  # pragma: no cover
