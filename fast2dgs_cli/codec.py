@@ -29,7 +29,7 @@ from .encoder.fit import FitConfig, default_steps, finetune
 from .encoder.init import init_gaussians
 from .encoder.precision import best_colour_depth
 from .encoder.quantize import encoder_bit_depths, quantize
-from .encoder.refine import refine_colours, select_pixels
+from .encoder.refine import GaussianPixels, refine_colours, select_pixels
 from .encoder.refine_geometry import refine_geometry
 from .gaussians import Gaussians, dequantize
 from .metrics import psnr, to_uint8
@@ -181,14 +181,16 @@ def _refine(
     if level.rate_aware:
         pruned = prune_gaussians(q, pixels, selection)
         if pruned is not q:
+            del selection  # the old one goes before the new one is built: one selection in memory at a time
             selection = select_pixels(pruned, backend)
             q = refine_colours(pruned, pixels, backend, selection=selection)
     for _ in range(level.rounds if level.geometry_sweeps else 0):
-        moved = refine_geometry(q, pixels, backend, max_sweeps=level.geometry_sweeps, selection=selection)
+        by_gaussian = GaussianPixels(selection.start, selection.pixel_of)
+        del selection  # the geometry needs no per-pixel ids or weights: they make way for its own state
+        moved = refine_geometry(q, pixels, backend, max_sweeps=level.geometry_sweeps, selection=by_gaussian)
+        del by_gaussian
+        selection = select_pixels(moved, backend)  # where nothing moved, the same selection again
         still = moved is q  # no move helped the rendered picture: another round would find none either
-        if not still:
-            del selection  # the old one goes before the new one is built: one selection in memory at a time
-            selection = select_pixels(moved, backend)
         q = refine_colours(moved, pixels, backend, selection=selection)
         if still:
             break

@@ -146,7 +146,7 @@ def test_colour_refinement_recovers_exact_codes() -> None:
 
 def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(crop: torch.Tensor) -> None:
     from fast2dgs_cli.encoder.quantize import quantize
-    from fast2dgs_cli.encoder.refine import refine_colours, select_pixels
+    from fast2dgs_cli.encoder.refine import GaussianPixels, refine_colours, select_pixels
     from fast2dgs_cli.encoder.refine_geometry import refine_geometry
     from fast2dgs_cli.gaussians import dequantize
     from fast2dgs_cli.representation import BitDepths
@@ -160,6 +160,8 @@ def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(cro
     shared = select_pixels(quantized, "cpu")
     assert refine_colours(quantized, crop, "cpu", selection=shared) == colours_only
     assert refine_geometry(colours_only, crop, "cpu", selection=shared) == moved
+    by_gaussian = GaussianPixels(shared.start, shared.pixel_of)  # what the encoder keeps while the geometry moves
+    assert refine_geometry(colours_only, crop, "cpu", selection=by_gaussian) == moved
     assert moved.color == colours_only.color
     for name in ("xy", "scale", "rotation"):
         before, after = getattr(colours_only, name), getattr(moved, name)

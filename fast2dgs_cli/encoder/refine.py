@@ -33,28 +33,37 @@ from ..jit import kernel
 from ..render import blend_weights
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute, rgb_to_stored
 
-__all__ = ["MAX_SWEEPS", "PixelSelection", "refine_colours", "select_pixels"]
+__all__ = ["MAX_SWEEPS", "GaussianPixels", "PixelSelection", "refine_colours", "select_pixels"]
 
 MAX_SWEEPS = 10
 """Most coordinate-descent sweeps (the first few give most of the gain: see docs/encoder.md)."""
 
 
 @dataclass(frozen=True)
-class PixelSelection:
+class GaussianPixels:
+    """The pixels of a decoded picture that select each Gaussian (all ``refine_geometry`` needs).
+
+    Attributes:
+        start: ``[N + 1]`` int64: Gaussian ``g``'s entries are ``start[g]:start[g+1]`` of ``pixel_of``.
+        pixel_of: ``[E]`` int32 pixel of each entry, ascending within a Gaussian.
+    """
+
+    start: np.ndarray
+    pixel_of: np.ndarray
+
+
+@dataclass(frozen=True)
+class PixelSelection(GaussianPixels):
     """Which Gaussians each pixel of a decoded picture blends, and with which weights, both ways round.
 
     Attributes:
+        weight_of: ``[E]`` float32 weight of each entry (of ``GaussianPixels``).
         ids: ``[P, K]`` int32 Gaussian ids per pixel (−1: empty slot), as ``render.blend_weights``; their
             normalized weights are the entries', kept once.
-        start: ``[N + 1]`` int64: Gaussian ``g``'s entries are ``start[g]:start[g+1]`` of the next two.
-        pixel_of: ``[E]`` int32 pixel of each entry, ascending within a Gaussian.
-        weight_of: ``[E]`` float32 weight of each entry.
     """
 
-    ids: np.ndarray
-    start: np.ndarray
-    pixel_of: np.ndarray
     weight_of: np.ndarray
+    ids: np.ndarray
 
 
 def select_pixels(q: QuantizedGaussians, backend: Backend | str = Backend.AUTO) -> PixelSelection:
@@ -64,7 +73,8 @@ def select_pixels(q: QuantizedGaussians, backend: Backend | str = Backend.AUTO) 
     """
     weights = blend_weights(dequantize(q), q.height, q.width, backend)
     ids = weights.ids.numpy()
-    return PixelSelection(ids, *entries_by_gaussian(ids, weights.weights.numpy(), q.count))
+    start, pixel_of, weight_of = entries_by_gaussian(ids, weights.weights.numpy(), q.count)
+    return PixelSelection(start, pixel_of, weight_of, ids)
 
 
 def refine_colours(

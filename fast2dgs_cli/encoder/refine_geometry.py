@@ -37,7 +37,7 @@ from ..gaussians import dequantize
 from ..jit import kernel
 from ..render import EPS, render
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
-from .refine import PixelSelection, band_rows, select_pixels, stored_target
+from .refine import GaussianPixels, band_rows, select_pixels, stored_target
 
 __all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "decoded_error", "refine_geometry"]
 
@@ -53,7 +53,7 @@ def refine_geometry(
     image: Tensor,
     backend: Backend | str = Backend.AUTO,
     max_sweeps: int = MAX_GEOMETRY_SWEEPS,
-    selection: PixelSelection | None = None,
+    selection: GaussianPixels | None = None,
 ) -> QuantizedGaussians:
     """``q`` with position, scale and rotation codes moved by single steps where the decoded picture improves.
 
@@ -62,7 +62,8 @@ def refine_geometry(
         image: ``[H, W, 3]`` float target in [0, 1] at ``q``'s reference size.
         backend: ``cpu`` or ``torch`` computes the blend weights and the final check.
         max_sweeps: most sweeps.
-        selection: ``refine.select_pixels(q, backend)`` if the caller has it already (computed here otherwise).
+        selection: ``refine.select_pixels(q, backend)``, or just its ``GaussianPixels``, if the caller has it
+            already (computed here otherwise).
 
     Returns ``q`` itself when no sweep helps the rendered picture. Grids, colours and order are unchanged.
     """
