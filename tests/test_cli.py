@@ -450,3 +450,15 @@ def test_decode_loads_cached_kernels_without_numba_compiler(tmp_path: Path, enco
     modules = _imported(done.stderr)
     assert "fast2dgs_cli.render.cpu_kernels" in modules
     assert "numba.np.arraymath" not in modules  # numba's lowering: imported only to compile (fast2dgs_cli/jit.py)
+
+
+def test_encode_imports_no_compiler_machinery(tmp_path: Path) -> None:
+    source = _png(tmp_path / "a.png")
+    command = [sys.executable, "-X", "importtime", "-m", "fast2dgs_cli", "encode", str(source), *FAST]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (tmp_path / "a.g2d").is_file()
+    modules = _imported(done.stderr)
+    assert "fast2dgs_cli.encoder.fit" in modules
+    # torch.optim.Adam would import torch._dynamo, Tensor.backward(gradient) SymPy: start-up an encode never uses
+    assert not [m for m in modules if m.startswith(("torch._dynamo", "sympy"))]

@@ -142,6 +142,21 @@ class _Adam:
             param.grad = None
 
 
+class _SeedGradient(torch.autograd.Function):
+    """A scalar whose backward hands ``gradient`` to ``output``: ``_SeedGradient.apply(output, gradient).backward()``
+    is ``output.backward(gradient)``, which would import torch's symbolic-shape machinery (and SymPy) on its
+    first call, a start-up cost of every ``f2dgs encode`` run."""
+
+    @staticmethod
+    def forward(ctx, output: Tensor, gradient: Tensor) -> Tensor:
+        ctx.gradient = gradient
+        return output.new_zeros(())
+
+    @staticmethod
+    def backward(ctx, _: Tensor) -> tuple[Tensor, None]:
+        return ctx.gradient, None
+
+
 def _loss_backward(kind: Loss, rendered: Tensor, target: Tensor) -> float:
     """The loss of ``rendered`` against ``target``, after sending its gradient back through the renderer.
 
@@ -150,7 +165,7 @@ def _loss_backward(kind: Loss, rendered: Tensor, target: Tensor) -> float:
     if kind is Loss.MSE:
         residual = rendered.detach() - target
         loss = _mean_square(residual)
-        rendered.backward(residual.mul_(2.0 / residual.numel()))
+        _SeedGradient.apply(rendered, residual.mul_(2.0 / residual.numel())).backward()
         return loss
     loss = _structural_loss(rendered, target)
     loss.backward()
