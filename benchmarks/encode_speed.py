@@ -1,16 +1,15 @@
-"""Encode speed with the default settings, and the PSNR of the fast backend against the torch reference.
+"""Encode speed at the command's defaults, and the PSNR of the fast backend against the torch reference.
 
-For every Kodak image (768×512 or 512×768) it runs ``encode_image`` with the defaults (budget, steps, init)
-on the fast CPU backend, after every kernel is warmed up (compiled or loaded from numba's on-disk cache, by one
-encode of a small crop; reported as ``warm_up_s``),
-and records the wall time of each stage and the decoded PSNR. It then measures the **whole command**,
-``f2dgs encode IMAGE -o OUT`` in a fresh process (interpreter start, imports, kernel cache load, encode,
-write), median of ``--cli-reps`` runs spread over the whole run between the in-process encodes (this host's
-speed drifts by tens of per cent over minutes: spreading keeps one slow minute from deciding the figure),
-with a breakdown of the fixed start-up cost of a fresh process
-(interpreter, ``import torch``, the rest of the codec's imports, loading the cached kernels, loading the
-networks); and re-encodes ``--reference`` images with the pure-torch reference
-backend and the same settings, to show the fast kernels cost no quality.
+For every Kodak image (768×512 or 512×768) it runs ``encode_image`` as ``f2dgs encode`` does by default
+(``DEFAULT_QUALITY``'s Gaussian budget, ``DEFAULT_EFFORT``) on the fast CPU backend, after every kernel is
+warmed up (compiled or loaded from numba's on-disk cache, by one encode of a small crop; reported as
+``warm_up_s``), and records the wall time of each stage and the decoded PSNR. It then measures the **whole
+command**, ``f2dgs encode IMAGE -o OUT`` in a fresh process (interpreter start, imports, kernel cache load,
+encode, write), on ``--cli-reps`` images spread over the whole run between the in-process encodes (this host's
+speed drifts by tens of per cent over minutes: spreading keeps one slow minute from deciding the figure), with
+a breakdown of the fixed start-up cost of a fresh process (interpreter, ``import torch``, the rest of the
+codec's imports, loading the cached kernels, loading the networks); and re-encodes ``--reference`` images
+with the pure-torch reference backend and the same settings, to show the fast kernels cost no quality.
 
     python benchmarks/encode_speed.py [--kodak DIR] [--limit N] [--reference kodim05]
 
@@ -38,11 +37,14 @@ from common import RESULTS, add_kodak_arguments, kodak_files, load_image, machin
 
 
 def encode_once(image: torch.Tensor, backend: str) -> dict[str, object]:
-    """Encode ``image`` with the default options on ``backend``; return timings and quality."""
+    """Encode ``image`` as ``f2dgs encode`` does by default, on ``backend``; return timings and quality."""
+    from fast2dgs_cli.choices import DEFAULT_QUALITY
     from fast2dgs_cli.codec import EncodeOptions, encode_image
+    from fast2dgs_cli.rate import budget_for_quality
 
+    gaussians = budget_for_quality(DEFAULT_QUALITY, image.shape[0], image.shape[1])
     start = time.perf_counter()
-    result = encode_image(image, EncodeOptions(backend=backend))
+    result = encode_image(image, EncodeOptions(gaussians=gaussians, backend=backend))
     return {
         "encode_s": time.perf_counter() - start,
         "stages_s": result.seconds,
@@ -113,7 +115,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "encode_speed.json")
     args = parser.parse_args()
 
-    from fast2dgs_cli.choices import DEFAULT_GAUSSIANS, DEFAULT_STEPS
+    from fast2dgs_cli.choices import DEFAULT_QUALITY
     from fast2dgs_cli.codec import EncodeOptions
 
     files = kodak_files(args.kodak, args.limit)
@@ -126,10 +128,10 @@ def main() -> None:
         images.append(row)
         print(f"{stem}: {row['encode_s']:.2f} s, {row['psnr']:.2f} dB", flush=True)
         if index in cli_after:
-            cli.append(cli_wall(files[0]))
-            print(f"  f2dgs encode {files[0].stem}: {cli[-1]:.2f} s", flush=True)
+            cli.append((stem, cli_wall(file)))
+            print(f"  f2dgs encode {stem}: {cli[-1][1]:.2f} s", flush=True)
     while len(cli) < args.cli_reps:  # fewer images than runs
-        cli.append(cli_wall(files[0]))
+        cli.append((files[0].stem, cli_wall(files[0])))
     reference = []
     for name in args.reference:
         image, stem = load_image(args.kodak / f"{name}.png")
@@ -144,15 +146,15 @@ def main() -> None:
         "name": "encode_speed",
         "description": "f2dgs encode with default settings on the fast CPU backend (kernels cached)",
         "machine": machine_info(),
-        "settings": {"gaussians": DEFAULT_GAUSSIANS, "steps": DEFAULT_STEPS, "init": defaults.init.value},
+        "settings": {"quality": DEFAULT_QUALITY, "effort": defaults.effort, "init": defaults.init.value},
         "warm_up_s": warm_s,
         "median_encode_s": statistics.median(r["encode_s"] for r in images),
         "max_encode_s": max(r["encode_s"] for r in images),
         "mean_psnr": statistics.fmean(r["psnr"] for r in images),
         "cli": {
-            "image": files[0].stem,
-            "wall_s": cli,
-            "median_wall_s": statistics.median(cli),
+            "images": [name for name, _ in cli],
+            "wall_s": [seconds for _, seconds in cli],
+            "median_wall_s": statistics.median(seconds for _, seconds in cli),
             "startup": startup,
             "scipy_installed": importlib.util.find_spec("scipy") is not None,
         },

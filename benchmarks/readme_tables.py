@@ -127,21 +127,25 @@ def encode_speed_table() -> str:
 
 def _encode_speed_table(data: dict, name: str) -> str:
     s, cli = data["settings"], data["cli"]
+    if "quality" in s:
+        rate = f"quality {s['quality']}, effort {s['effort']}"
+    else:  # f2dgs 0.1's defaults, before the quality scale and the effort levels
+        rate = f"{s['gaussians']} Gaussians, {s['steps']} steps"
     lines = [
         f"`{name}`: {describe_machine(data['machine'])}, torch {data['machine']['torch']}.\n",
-        "| Gaussians | steps | init | images | median encode s | max encode s | `f2dgs encode` wall s | mean PSNR dB |",
-        "|---:|---:|---|---:|---:|---:|---:|---:|",
+        "| settings | init | images | median encode s | max encode s | `f2dgs encode` wall s | mean PSNR dB |",
+        "|---|---|---:|---:|---:|---:|---:|",
         (
-            f"| {s['gaussians']} | {s['steps']} | {s['init']} | {len(data['images'])} | "
-            f"{data['median_encode_s']:.2f} | {data['max_encode_s']:.2f} | {cli['median_wall_s']:.2f} | "
-            f"{data['mean_psnr']:.2f} |"
+            f"| {rate} | {s['init']} | {len(data['images'])} | {data['median_encode_s']:.2f} | "
+            f"{data['max_encode_s']:.2f} | {cli['median_wall_s']:.2f} | {data['mean_psnr']:.2f} |"
         ),
     ]
     lines += _reference_lines(data["reference_backend"])
     lines.append(
         "\nEncode s: `encode_image` in a warm process (init, fine-tuning, quantization, colour and geometry "
         "refinement, entropy coding, verification). Wall s: the whole `f2dgs encode` command in a fresh process, "
-        "start-up included."
+        f"start-up included, median of {len(cli['wall_s'])} runs"
+        + (f" on {', '.join(cli['images'])}." if "images" in cli else f" on {cli['image']}.")
     )
     if "startup" in cli:
         parts = ", ".join(f"{k.removesuffix('_s').replace('_', ' ')} {v:.2f}" for k, v in cli["startup"].items())
