@@ -28,12 +28,17 @@ class _RuntimeOnlyCache(FunctionCache):
             return self._load_overload(sig, target_context)
 
 
+_RUNTIME_ONLY = all(hasattr(FunctionCache, name) for name in ("_guard_against_spurious_io_errors", "_load_overload"))
+"""Whether this numba has the cache internals ``_RuntimeOnlyCache`` builds on (else its own cache is used)."""
+
+
 def kernel(**options: Any) -> Callable[[Callable[..., Any]], Any]:
     """``numba.njit(cache=True, **options)``, loading cached code with ``_RuntimeOnlyCache``."""
 
     def compile_lazily(function: Callable[..., Any]) -> Any:
-        dispatcher = njit(**options)(function)
-        dispatcher._cache = _RuntimeOnlyCache(function)
+        dispatcher = njit(cache=True, **options)(function)
+        if _RUNTIME_ONLY:
+            dispatcher._cache = _RuntimeOnlyCache(function)
         return dispatcher
 
     return compile_lazily
