@@ -146,6 +146,27 @@ def test_hilbert_order_is_a_path_through_every_pixel() -> None:
     assert sorted(hilbert_order(5, 37).tolist()) == list(range(5 * 37))
 
 
+def _hilbert_order_by_arrays(height: int, width: int) -> np.ndarray:
+    """The bitwise (x, y) → distance conversion on whole arrays, then the pixels sorted by distance."""
+    side = 1 << max(1, (max(height, width) - 1).bit_length())
+    y, x = np.divmod(np.arange(height * width, dtype=np.int64), width)
+    distance = np.zeros(height * width, dtype=np.int64)
+    quadrant = side // 2
+    while quadrant > 0:
+        right, lower = (x & quadrant) > 0, (y & quadrant) > 0
+        distance += quadrant * quadrant * ((3 * right) ^ lower)
+        flip = (right & ~lower) * (side - 1)
+        x, y = x ^ flip, y ^ flip
+        x, y = np.where(lower, x, y), np.where(lower, y, x)
+        quadrant //= 2
+    return np.argsort(distance)
+
+
+@pytest.mark.parametrize("size", [(16, 16), (5, 37), (37, 5), (100, 64), (1, 1), (1, 3)])
+def test_hilbert_order_matches_the_curve_computed_on_arrays(size: tuple[int, int]) -> None:
+    assert np.array_equal(hilbert_order(*size), _hilbert_order_by_arrays(*size))
+
+
 def test_systematic_spreads_points_evenly_on_a_flat_map() -> None:
     # Each aligned 8×8 block is one stretch of the curve holding mass 1: exactly one point in every block.
     # (In raster order the 64 points would form one vertical line.)

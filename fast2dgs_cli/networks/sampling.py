@@ -34,7 +34,10 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from numba import prange
 from torch import Tensor
+
+from ..jit import kernel
 
 __all__ = ["SAMPLING_METHODS", "hilbert_order", "sample_positions", "water_fill"]
 
@@ -94,22 +97,31 @@ def _cached_hilbert_order(height: int, width: int) -> np.ndarray:
 
 def _hilbert_order(height: int, width: int) -> np.ndarray:
     side = 1 << max(1, (max(height, width) - 1).bit_length())
-    rows, cols = np.divmod(np.arange(height * width, dtype=np.int32), width)
-    x, y, distance = cols, rows, np.zeros(height * width, dtype=np.int64)
-    quadrant = side // 2
-    while quadrant > 0:  # the classic bitwise conversion (x, y) → distance along the curve, all pixels at once
-        in_right, in_lower = (x & quadrant) > 0, (y & quadrant) > 0
-        distance += quadrant * quadrant * ((3 * in_right) ^ in_lower)
-        flip = (~in_lower & in_right).astype(np.int32) * (side - 1)  # x → side − 1 − x is x XOR (side − 1)
-        x, y = x ^ flip, y ^ flip
-        swap = ~in_lower
-        x, y = np.where(swap, y, x), np.where(swap, x, y)
-        quadrant //= 2
     slots = np.full(side * side, -1, dtype=np.int64)  # distances are distinct: scatter, then read in order
-    slots[distance] = np.arange(height * width, dtype=np.int64)
+    slots[_hilbert_distances(height, width, side)] = np.arange(height * width, dtype=np.int64)
     order = slots[slots >= 0]
     order.setflags(write=False)
     return order
+
+
+@kernel(parallel=True)
+def _hilbert_distances(height, width, side):  # pragma: no cover - compiled
+    """Each pixel's distance along the Hilbert curve of the ``side × side`` square, by the classic bitwise
+    conversion of ``(x, y)``: per level, the quadrant's rank, then the flip and swap into its frame."""
+    distances = np.empty(height * width, np.int64)
+    for pixel in prange(height * width):
+        y, x = pixel // width, pixel % width
+        distance, quadrant = 0, side // 2
+        while quadrant > 0:
+            right, lower = (x & quadrant) > 0, (y & quadrant) > 0
+            distance += quadrant * quadrant * ((3 if right else 0) ^ (1 if lower else 0))
+            if right and not lower:  # x → side − 1 − x is x XOR (side − 1)
+                x, y = x ^ (side - 1), y ^ (side - 1)
+            if not lower:
+                x, y = y, x
+            quadrant //= 2
+        distances[pixel] = distance
+    return distances
 
 
 def sample_positions(weights: Tensor, k: int, method: str = "systematic", seed: int = 0) -> Tensor:
