@@ -146,6 +146,17 @@ def test_hilbert_order_is_a_path_through_every_pixel() -> None:
     assert sorted(hilbert_order(5, 37).tolist()) == list(range(5 * 37))
 
 
+def test_water_fill_sorts_the_weights_as_a_stable_argsort_would() -> None:
+    from fast2dgs_cli.networks.sampling import _descending_order
+
+    generator = np.random.default_rng(0)
+    ties = np.round(generator.random(5000), 2)  # many equal weights: their order must stay the index order
+    weights = np.concatenate([generator.random(5000), ties, np.zeros(50), [-0.0, 1e-310]])
+    generator.shuffle(weights)
+    order = _descending_order((weights + 0.0).view(np.uint64))
+    assert np.array_equal(order, np.argsort(-weights, kind="stable"))
+
+
 def _hilbert_order_by_arrays(height: int, width: int) -> np.ndarray:
     """The bitwise (x, y) → distance conversion on whole arrays, then the pixels sorted by distance."""
     side = 1 << max(1, (max(height, width) - 1).bit_length())

@@ -56,7 +56,7 @@ def water_fill(weights: Tensor, k: int) -> np.ndarray:
     n = w.size
     if w.sum() <= 0:
         w = np.ones(n)
-    order = np.argsort(-w, kind="stable")
+    order = _descending_order((w + 0.0).view(np.uint64))  # + 0.0 turns −0.0 into +0.0
     sorted_w = w[order]
     tail = np.cumsum(sorted_w[::-1])[::-1]  # tail[m] = Σ_{i ≥ m} sorted_w[i]
     m_range = np.arange(k)
@@ -72,6 +72,30 @@ def water_fill(weights: Tensor, k: int) -> np.ndarray:
         mass[order[capped:]] = free / (n - capped)
     mass[order[:capped]] = 1.0
     return mass
+
+
+@kernel()
+def _descending_order(bits):  # pragma: no cover - compiled
+    """``np.argsort(-w, kind="stable")`` of non-negative float64 weights ``w`` given as their bits: a stable
+    radix sort, 16 bits a pass (the bits of non-negative floats order as the values do)."""
+    n = bits.shape[0]
+    keys, order = ~bits, np.arange(n)
+    spare_keys, spare_order = np.empty_like(keys), np.empty_like(order)
+    for shift in range(0, 64, 16):
+        starts = np.zeros(65537, np.int64)
+        for i in range(n):
+            starts[((keys[i] >> shift) & 0xFFFF) + 1] += 1
+        if starts.max() == n:  # every key has the same digit here: the order stays
+            continue
+        for digit in range(65536):
+            starts[digit + 1] += starts[digit]
+        for i in range(n):
+            digit = (keys[i] >> shift) & 0xFFFF
+            spare_keys[starts[digit]], spare_order[starts[digit]] = keys[i], order[i]
+            starts[digit] += 1
+        keys, spare_keys = spare_keys, keys
+        order, spare_order = spare_order, order
+    return order
 
 
 CACHED_PIXELS = 1 << 22
