@@ -1,9 +1,9 @@
 """``kernel``: numba's ``njit`` for this project's kernels, cached on disk and loaded without the compiler.
 
 Before numba loads a kernel from its disk cache it refreshes the whole cpu target context, which imports every
-lowering module numba has (a few hundred), although a compiled kernel needs only numba's runtime (NRT). A
-process that only runs cached kernels, such as ``f2dgs decode``, paid for that in start-up time and memory
-(docs/renderer.md, "Loading the kernels"). ``kernel`` loads with the runtime alone; compiling a kernel
+lowering module numba has (a few hundred), although a compiled kernel needs only numba's runtime (NRT): time
+and memory that a process running only cached kernels, such as ``f2dgs decode``, does not need (docs/cli.md,
+"Loading the kernels without numba's compiler"). ``kernel`` loads with the runtime alone; compiling a kernel
 still refreshes the context first, inside numba's compiler, so a cache miss behaves as before.
 """
 
