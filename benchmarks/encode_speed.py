@@ -38,13 +38,12 @@ from common import RESULTS, add_kodak_arguments, kodak_files, load_image, machin
 
 def encode_once(image: torch.Tensor, backend: str) -> dict[str, object]:
     """Encode ``image`` as ``f2dgs encode`` does by default, on ``backend``; return timings and quality."""
-    from fast2dgs_cli.choices import DEFAULT_QUALITY
-    from fast2dgs_cli.codec import EncodeOptions, encode_image
-    from fast2dgs_cli.rate import budget_for_quality
+    from fast2dgs_cli.choices import RateChoice
+    from fast2dgs_cli.codec import EncodeOptions
+    from fast2dgs_cli.rate import encode_at_rate
 
-    gaussians = budget_for_quality(DEFAULT_QUALITY, image.shape[0], image.shape[1])
     start = time.perf_counter()
-    result = encode_image(image, EncodeOptions(gaussians=gaussians, backend=backend))
+    result = encode_at_rate(image, RateChoice(), EncodeOptions(backend=backend))
     return {
         "encode_s": time.perf_counter() - start,
         "stages_s": result.seconds,
