@@ -69,9 +69,9 @@ def _write_quietly(path: Path, data: bytes) -> None:
 def _start_runtime(target_context: Any, folder: str) -> None:
     """Start numba's runtime as ``rtsys.initialize`` does, with its LLVM functions from ``folder`` when cached.
 
-    ``rtsys.initialize`` compiles those few functions at numba's optimization level in every process, which costs
-    a decode about 20 MiB of LLVM's pass and code-generation state; loading their object code costs what a cached
-    kernel does.
+    ``rtsys.initialize`` compiles those few functions at numba's optimization level in every process, which sets
+    up LLVM's optimization passes and code generator; loading their object code costs what a cached kernel does
+    (docs/cli.md, "The runtime's own functions from the cache too").
     """
     if rtsys._init:
         return
