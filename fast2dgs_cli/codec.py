@@ -2,7 +2,7 @@
 
 ```
 encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine colours, (geometry, colours) × rounds
-               ─► write_g2d (zstd) ─► bytes
+               ─► store_compactly (the storage order) ─► write_g2d (zstd) ─► bytes
 ```
 The effort (``effort.EFFORTS``) sets the fine-tuning steps and schedule and the refinement's sweeps and rounds.
 Decoding is ``decode.decode_g2d`` (no torch, no network weights).
@@ -27,6 +27,7 @@ from .effort import DEFAULT_EFFORT, effort_level
 from .encoder.existence import prune_gaussians
 from .encoder.fit import FitConfig, default_steps, finetune
 from .encoder.init import init_gaussians
+from .encoder.order import store_compactly
 from .encoder.precision import best_colour_depth
 from .encoder.quantize import encoder_bit_depths, quantize
 from .encoder.refine import GaussianPixels, refine_colours, select_pixels
@@ -120,7 +121,7 @@ def encode_image(
 
     clock = time.perf_counter()
     search = fitted.gaussians if options.bits is None else None  # bit depths the caller gave are kept
-    quantized = _refine(quantized, pixels, backend, options.effort, search)
+    quantized = store_compactly(_refine(quantized, pixels, backend, options.effort, search))
     seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

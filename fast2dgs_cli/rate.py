@@ -33,6 +33,7 @@ from .choices import DEFAULT_DENSITY, DEFAULT_QUALITY, REFERENCE_QUALITY, RateCh
 from .codec import EncodeOptions, EncodeResult, encode_image
 from .container import write_g2d
 from .encoder.init import init_gaussians
+from .encoder.order import store_compactly
 from .encoder.quantize import encoder_bit_depths, quantize
 from .errors import RequestError
 
@@ -131,6 +132,6 @@ def _estimate_budget(pixels: Tensor, target: int, options: EncodeOptions) -> int
     for _ in range(2):
         initial = init_gaussians(pixels, budget, seed=options.seed, method=options.init)
         bits = options.bits or encoder_bit_depths(height, width, budget)
-        size = len(write_g2d(quantize(initial, height, width, bits), {}))
+        size = len(write_g2d(store_compactly(quantize(initial, height, width, bits)), {}))
         budget = max(1, min(height * width, math.floor(budget * _AIM * target / (size * _FIT_GROWTH))))
     return budget

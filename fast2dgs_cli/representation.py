@@ -171,6 +171,14 @@ class QuantizedGaussians:
         """The four attributes by name, in storage order."""
         return {name: getattr(self, name) for name in ATTRIBUTES}
 
+    def take(self, which: np.ndarray) -> QuantizedGaussians:
+        """The Gaussians that ``which`` picks (indices, in their order, or a boolean mask), with the same grids."""
+        attributes = {
+            name: QuantizedAttribute(a.bits, a.lo, a.hi, np.ascontiguousarray(a.codes[which]))
+            for name, a in self.attributes().items()
+        }
+        return QuantizedGaussians(self.height, self.width, len(attributes["xy"].codes), **attributes)
+
     @property
     def bits_per_gaussian(self) -> int:
         """Uncompressed bits per Gaussian (before entropy coding)."""

@@ -25,11 +25,12 @@ from fast2dgs_cli.container import (
     write_g2d,
 )
 from fast2dgs_cli.container.format import HEADER_END, crc32
+from fast2dgs_cli.container.streams import FILTER_DELTA, FILTER_NONE, decode_attribute, encode_attribute
 from fast2dgs_cli.container.writer import write_chunk, write_header
 from fast2dgs_cli.encoder.quantize import quantize
 from fast2dgs_cli.gaussians import dequantize
 from fast2dgs_cli.render import render
-from fast2dgs_cli.representation import BitDepths, QuantizedGaussians
+from fast2dgs_cli.representation import BitDepths, QuantizedAttribute, QuantizedGaussians
 
 CONFORMANCE = Path(__file__).parent.parent / "formats" / "conformance"
 METADATA = {"encoder": "f2dgs test", "seed": "7", "note": "ünïcødé ✓"}
@@ -329,3 +330,17 @@ def test_payload_fuzzing_with_valid_crcs_raises_only_g2d_error(small: bytes) -> 
         except G2DError:
             outcomes["error"] += 1
     assert outcomes["error"] > 400
+
+
+def test_writer_delta_filters_codes_that_rise_within_runs_and_reads_them_back() -> None:
+    # x ascending within each of 8 bands and falling back at each band's start (encoder.order's banded order)
+    rng = np.random.default_rng(3)
+    x = np.concatenate([np.sort(rng.integers(0, 2048, 300)) for _ in range(8)])
+    codes = np.stack([x, rng.integers(0, 2048, x.size)], axis=1).astype(np.uint16)
+    attribute = QuantizedAttribute(11, np.zeros(2, np.float32), np.ones(2, np.float32), codes)
+    data = encode_attribute(attribute)
+    assert data[4 + 16 : 4 + 18] == bytes([FILTER_DELTA, FILTER_NONE])  # x delta (wrapping 7 times), y none
+    assert decode_attribute(data, "GPOS", 0, x.size, 2, "xy") == attribute
+    forced = encode_attribute(attribute, [FILTER_NONE, FILTER_DELTA])
+    assert forced[4 + 16 : 4 + 18] == bytes([FILTER_NONE, FILTER_DELTA]) and len(forced) > len(data)
+    assert decode_attribute(forced, "GPOS", 0, x.size, 2, "xy") == attribute

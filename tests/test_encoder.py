@@ -144,7 +144,7 @@ def test_colour_refinement_recovers_exact_codes() -> None:
     assert refine_colours(start, target) == truth
 
 
-def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(crop: torch.Tensor) -> None:
+def test_geometry_refinement_improves_the_decoded_picture(crop: torch.Tensor) -> None:
     from fast2dgs_cli.encoder.quantize import quantize
     from fast2dgs_cli.encoder.refine import GaussianPixels, refine_colours, select_pixels
     from fast2dgs_cli.encoder.refine_geometry import refine_geometry
@@ -167,7 +167,7 @@ def test_geometry_refinement_improves_the_decoded_picture_and_keeps_y_sorted(cro
         before, after = getattr(colours_only, name), getattr(moved, name)
         assert (before.lo.tobytes(), before.hi.tobytes()) == (after.lo.tobytes(), after.hi.tobytes())
         assert np.abs(after.codes.astype(int) - before.codes.astype(int)).max() <= 2  # a step per sweep
-    assert np.all(np.diff(moved.xy.codes[:, 1].astype(int)) >= 0)  # y stays delta-codable
+    assert np.any(np.diff(moved.xy.codes[:, 1].astype(int)) < 0)  # y moves freely: the storage order comes later
     both = refine_colours(moved, crop, "cpu")
     psnrs = [_psnr(render(dequantize(q), 128, 128, "cpu"), crop) for q in (colours_only, moved, both)]
     # measured: 31.66 dB after the colours, 32.29 after the geometry, 32.41 after the colours again
@@ -187,7 +187,7 @@ def test_geometry_refinement_runs_row_disjoint_stripes_and_ignores_the_thread_co
     q = quantize(fitted.gaussians, 128, 128)
     weights = blend_weights(dequantize(q), 128, 128, "cpu")
     start, pixel_of, _ = entries_by_gaussian(weights.ids.numpy(), weights.weights.numpy(), q.count)
-    phases, _ = _stripe_phases(start, pixel_of, 128)
+    phases = _stripe_phases(start, pixel_of, 128)
     visited = np.concatenate([order for order, _ in phases])
     assert len(visited) == len(set(visited.tolist())) == int((np.diff(start) > 0).sum())
     assert max(len(first) - 1 for order, first in phases) >= 3  # real parallel work in this scene
@@ -241,7 +241,7 @@ def test_geometry_refinement_drops_a_sweep_that_worsens_the_picture(
     def drifting_sweep(*args):  # from the second sweep on, an estimate gone wrong: every scale grows 2 steps
         moved = real_sweep(*args)
         if len(checks) >= 2:
-            codes, top = args[3], args[7]
+            codes, top = args[2], args[6]
             codes[:, 2:4] = np.minimum(codes[:, 2:4] + 2, top[2:4])
         return moved
 

@@ -10,9 +10,12 @@ import pytest
 import torch
 from scenes import random_scene
 
+from fast2dgs_cli.container import write_g2d
+from fast2dgs_cli.encoder.order import BAND_SHIFT, storage_orders, store_compactly
 from fast2dgs_cli.encoder.quantize import quantize
 from fast2dgs_cli.gaussians import Gaussians, dequantize
-from fast2dgs_cli.representation import BitDepths, QuantizedAttribute, exp_float32
+from fast2dgs_cli.render import render
+from fast2dgs_cli.representation import BitDepths, QuantizedAttribute, QuantizedGaussians, exp_float32
 
 H, W = 23, 37
 
@@ -74,10 +77,7 @@ def test_sorting_is_raster_order_and_keeps_the_set() -> None:
     unsorted, ordered = quantize(g, H, W, sort=False), quantize(g, H, W)
     keys = ordered.xy.codes[:, 1].astype(np.int64) * 65536 + ordered.xy.codes[:, 0]
     assert np.all(np.diff(keys) >= 0)
-    rows = lambda q: sorted(  # noqa: E731
-        tuple(np.concatenate([a.codes[i] for a in q.attributes().values()]).tolist()) for i in range(q.count)
-    )
-    assert rows(unsorted) == rows(ordered)
+    assert _rows(unsorted) == _rows(ordered)
 
 
 def test_dequantize_is_the_documented_float32_formula() -> None:
@@ -162,3 +162,23 @@ def test_colour_transform_matches_the_spec_order_and_is_nearly_orthonormal() -> 
     red, green = np.float32(np.float32(t + u) + w), np.float32(t - np.float32(d * c2))
     expected = [red, green, np.float32(np.float32(t - u) + w)]
     assert stored_to_rgb(np.array([[y, c1, c2]], np.float32))[0].tolist() == [float(e) for e in expected]
+
+
+def _rows(q: QuantizedGaussians) -> list[tuple[int, ...]]:
+    """Each Gaussian's codes, as a sorted list: the set a file holds, whatever its order."""
+    return sorted(tuple(np.concatenate([a.codes[i] for a in q.attributes().values()]).tolist()) for i in range(q.count))
+
+
+def test_compact_storage_order_keeps_the_picture_and_shrinks_the_positions() -> None:
+    g = random_scene(3000, seed=5, spread=1.0, max_scale=2.0)
+    q = quantize(g, 512, 768, BitDepths(11, 6, 7, 7))  # raster order (y, then x)
+    stored = store_compactly(q)
+    assert _rows(stored) == _rows(q)
+    x, y = (stored.xy.codes[:, c].astype(np.int64) for c in range(2))
+    assert np.all(np.diff(y >> BAND_SHIFT) >= 0) or np.all(np.diff(x >> BAND_SHIFT) >= 0)  # a banded order won
+    sizes = [len(write_g2d(q.take(order), {})) for order in storage_orders(q)]
+    assert len(write_g2d(stored, {})) == min(sizes) < 0.99 * sizes[0]
+    assert store_compactly(q) == stored  # deterministic
+    small = quantize(random_scene(200, seed=6), H, W)
+    picture = render(dequantize(small), H, W, backend="torch")
+    assert torch.equal(render(dequantize(small.take(storage_orders(small)[1])), H, W, backend="torch"), picture)

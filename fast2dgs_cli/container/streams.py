@@ -18,7 +18,7 @@ Any zstd decoder reads the frame as usual.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import zstandard
@@ -39,23 +39,37 @@ def raw_size(count: int, channels: int, bits: int) -> int:
     return count * channels * ((bits + 7) // 8)
 
 
-def encode_attribute(attribute: QuantizedAttribute) -> bytes:
-    """The chunk data of one attribute. A channel is delta-filtered when its codes never decrease."""
+def encode_attribute(attribute: QuantizedAttribute, filters: Sequence[int] | None = None) -> bytes:
+    """The chunk data of one attribute, with the given filter per channel, or by default: delta where the codes
+    never decrease, or where the planes compress smaller so (codes that rise within runs, such as x in the
+    bands of ``encoder.order``)."""
     codes = attribute.codes.astype(np.uint32)  # [N, C]
     n, channels = codes.shape
     planes_per_code = (attribute.bits + 7) // 8
     mask = np.uint32((1 << (8 * planes_per_code)) - 1)
-    filters, planes = [], []
+    chosen, planes = [], []
     for c in range(channels):
         column = codes[:, c]
-        delta = n > 1 and bool(np.all(column[1:] >= column[:-1]))
-        filters.append(FILTER_DELTA if delta else FILTER_NONE)
-        stored = (np.diff(column, prepend=np.uint32(0)) & mask) if delta else column
-        for p in reversed(range(planes_per_code)):
-            planes.append(((stored >> np.uint32(8 * p)) & np.uint32(0xFF)).astype(np.uint8))
+        plain = _byte_planes(column, planes_per_code)
+        delta = _byte_planes(np.diff(column, prepend=np.uint32(0)) & mask, planes_per_code)
+        if filters is not None:
+            use_delta = filters[c] == FILTER_DELTA
+        elif n < 2:
+            use_delta = False
+        elif bool(np.all(column[1:] >= column[:-1])):
+            use_delta = True  # a column that never decreases: its differences are small
+        else:
+            use_delta = len(_compress_planes(delta)) < len(_compress_planes(plain))
+        chosen.append(FILTER_DELTA if use_delta else FILTER_NONE)
+        planes.extend(delta if use_delta else plain)
     frame = _compress_planes(planes)
     ranges = np.stack([attribute.lo, attribute.hi], axis=1).astype("<f4").tobytes()
-    return _FIXED.pack(attribute.bits, channels, 0) + ranges + bytes(filters) + frame
+    return _FIXED.pack(attribute.bits, channels, 0) + ranges + bytes(chosen) + frame
+
+
+def _byte_planes(stored: np.ndarray, planes_per_code: int) -> list[np.ndarray]:
+    """The byte planes of ``stored`` values, most significant first."""
+    return [((stored >> np.uint32(8 * p)) & np.uint32(0xFF)).astype(np.uint8) for p in reversed(range(planes_per_code))]
 
 
 def _compress_planes(planes: list[np.ndarray]) -> bytes:

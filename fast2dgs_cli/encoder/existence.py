@@ -23,7 +23,7 @@ import numpy as np
 from torch import Tensor
 
 from ..jit import kernel
-from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
+from ..representation import QuantizedGaussians, dequantize_attribute
 from .precision import RD_SLOPE_DB
 from .refine import PixelSelection, stored_target
 
@@ -59,11 +59,7 @@ def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelect
     keep = ~_drop_greedily(*inputs[1:], picture, costs, error, most)
     if keep.all():
         return q
-    attributes = {
-        name: QuantizedAttribute(a.bits, a.lo, a.hi, np.ascontiguousarray(a.codes[keep]))
-        for name, a in q.attributes().items()
-    }
-    return QuantizedGaussians(q.height, q.width, int(keep.sum()), **attributes)
+    return q.take(keep)
 
 
 def _kernel_inputs(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> tuple[np.ndarray, ...]:

@@ -135,11 +135,8 @@ def quantize(
         name: _quantize_channel_values(v, getattr(bits, name), range_limit(name), common_step=name == "color")
         for name, v in values.items()
     }
+    q = QuantizedGaussians(height, width, len(g), **attributes)
     if sort and len(g) > 1:
-        xy = attributes["xy"].codes.astype(np.int64)
-        order = np.lexsort((xy[:, 0], xy[:, 1]))  # primary key y, then x; stable
-        attributes = {
-            name: QuantizedAttribute(a.bits, a.lo, a.hi, np.ascontiguousarray(a.codes[order]))
-            for name, a in attributes.items()
-        }
-    return QuantizedGaussians(height, width, len(g), **attributes)
+        xy = q.xy.codes.astype(np.int64)
+        return q.take(np.lexsort((xy[:, 0], xy[:, 1])))  # primary key y, then x; stable
+    return q

@@ -10,8 +10,8 @@ and every pixel's selection held fixed: the pixel's value is ``(Σ u·c) / (Σ u
 weights ``u = exp(−σ)``, and only this Gaussian's ``u`` changes. The sweep repeats (at most
 ``MAX_GEOMETRY_SWEEPS``); after each sweep the picture is rendered for real, and the sweeps stop at the first
 one that does not lower its error, whose moves are dropped (a move can change which Gaussians a pixel selects,
-which the estimate ignores, so the estimate drifts from the picture). The y column stays
-sorted, so it keeps its delta coding and the file does not grow. What it gains and costs: docs/encoder.md.
+which the estimate ignores, so the estimate drifts from the picture). Any code may move, y too: the storage
+order is chosen afterwards (``order.store_compactly``). What it gains and costs: docs/encoder.md.
 
 Threads: a move only touches the pixels that select the Gaussian, so Gaussians whose pixels lie in different
 rows can move at the same time. The image is cut into stripes of ``S`` rows (``S`` ≥ the footprint height of
@@ -19,8 +19,7 @@ rows can move at the same time. The image is cut into stripes of ``S`` rows (``S
 ``[s·S, (s+2)·S)`` belongs to stripe ``s``. All even stripes run in parallel (their row ranges are
 disjoint), then all odd ones; Gaussians too tall for a stripe pair go to stripes twice as tall, and so
 on (the last level is one stripe: one Gaussian after another). Within a stripe
-the Gaussians go in index order, and a y move whose sorted-order neighbour sits in another stripe of the
-same phase is not tried (that neighbour may be moving), so the result does not depend on the thread count.
+the Gaussians go in index order, so the result does not depend on the thread count.
 """
 
 from __future__ import annotations
@@ -81,14 +80,14 @@ def refine_geometry(
     start, pixel_of = chosen.start, chosen.pixel_of
     values = lo + codes * step
     raw, total, blend = _picture_sums(values, colours, start, pixel_of, width, height, float(EPS))
-    phases, y_free = _stripe_phases(start, pixel_of, width)
+    phases = _stripe_phases(start, pixel_of, width)
     widest = max(1, int(np.max(np.diff(start))))
     best, best_error = q, decoded_error(q, image, backend)
     for _ in range(max_sweeps):
         moved = False
         for order, first in phases:
             moved |= _sweep(
-                order, first, y_free, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target,
+                order, first, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target,
                 colours, width, height, widest, numba.get_num_threads(),
             )  # fmt: skip
         if not moved:
@@ -155,11 +154,9 @@ def _raw_weight(screen, x, y):  # pragma: no cover - compiled
     return math.exp(-sigma) if sigma >= 0.0 else 0.0
 
 
-def _stripe_phases(
-    start: np.ndarray, pixel_of: np.ndarray, width: int
-) -> tuple[list[tuple[np.ndarray, np.ndarray]], np.ndarray]:
+def _stripe_phases(start: np.ndarray, pixel_of: np.ndarray, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The parallel schedule: one ``(order, first)`` per phase, group ``i`` of a phase being the Gaussians
-    ``order[first[i]:first[i+1]]`` (index order); and ``y_free`` [N], whether a Gaussian may move in y.
+    ``order[first[i]:first[i+1]]`` (index order).
 
     Level ``l`` has stripes of ``S·2^l`` rows; a Gaussian belongs to the first level where its pixels lie in
     one stripe pair ``[s·S_l, (s+2)·S_l)``, and each level runs its even stripes, then its odd ones.
@@ -188,13 +185,7 @@ def _stripe_phases(
         order = members[np.argsort(stripe[members], kind="stable")]
         cuts = np.flatnonzero(np.diff(stripe[order])) + 1
         schedule.append((order.astype(np.int64), np.concatenate([[0], cuts, [len(order)]]).astype(np.int64)))
-    y_free = np.ones(n, np.bool_)
-    for offset in (-1, 1):  # a neighbour in another stripe of the same phase may be moving
-        g = np.arange(max(0, -offset), n - max(0, offset))
-        h = g + offset
-        clash = (phase[g] == phase[h]) & (phase[g] >= 0) & (stripe[g] != stripe[h])
-        y_free[g[clash]] = False
-    return schedule, y_free
+    return schedule
 
 
 @kernel()
@@ -218,8 +209,8 @@ def _picture_sums(values, colours, start, pixel_of, width, height, eps):  # prag
 
 @kernel(parallel=True)
 def _sweep(
-    order, first, y_free, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours, width,
-    height, widest, threads,
+    order, first, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours, width, height,
+    widest, threads,
 ):  # pragma: no cover - compiled
     """Visit the Gaussians of each group ``order[first[i]:first[i+1]]`` (groups in parallel over ``threads``
     workers; the result does not depend on their number); True if any moved."""
@@ -233,7 +224,7 @@ def _sweep(
             for j in range(first[i], first[i + 1]):
                 g = order[j]
                 if _visit(
-                    g, y_free[g], codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours,
+                    g, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours,
                     width, height, local, slope, trial, screen,
                 ):  # fmt: skip
                     moved[i] = True
@@ -242,27 +233,23 @@ def _sweep(
 
 @kernel(inline="always")
 def _visit(
-    g, y_free, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours, width, height,
-    local, slope, trial, screen,
+    g, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours, width, height, local,
+    slope, trial, screen,
 ):  # pragma: no cover - compiled
     """Try Gaussian ``g``'s downhill single-step moves, apply the best one if it lowers the error; True if moved."""
-    n, first, count = codes.shape[0], start[g], start[g + 1] - start[g]
+    first, count = start[g], start[g + 1] - start[g]
     _screen(values[g], width, height, screen)
     error = _slopes(
         g, values, first, count, pixel_of, raw, total, blend, target, colours, width, height, screen, local, slope
     )
     best_gain, best_channel, best_step = 1e-12, -1, 0
     for channel in range(5):
-        if channel == 1 and not y_free:
-            continue
         for direction in (-1, 1):
             if direction * slope[channel] > 0.0:
                 continue  # uphill to first order (both directions are tried where the slope is 0)
             code = codes[g, channel] + direction
             if code < 0 or code > top[channel]:
                 continue
-            if channel == 1 and ((g > 0 and code < codes[g - 1, 1]) or (g < n - 1 and code > codes[g + 1, 1])):
-                continue  # the y column stays sorted: it is delta-coded
             trial[:] = values[g]
             trial[channel] = lo[channel] + code * step[channel]
             _screen(trial, width, height, screen)

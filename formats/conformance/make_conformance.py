@@ -25,7 +25,8 @@ import torch
 from torch import Tensor
 
 from fast2dgs_cli.container import write_g2d
-from fast2dgs_cli.container.format import CONTAINER_VERSION
+from fast2dgs_cli.container.format import ATTRIBUTE_CHUNKS, CONTAINER_VERSION
+from fast2dgs_cli.container.streams import FILTER_DELTA, encode_attribute
 from fast2dgs_cli.container.writer import write_chunk, write_header
 from fast2dgs_cli.gaussians import Gaussians, dequantize
 from fast2dgs_cli.render import project, render
@@ -245,6 +246,16 @@ def build() -> dict[str, tuple[bytes, dict]]:
     data = write_header(37, 23, 40) + b"".join(write_chunk(t, d) for t, d in order)
     description = "bit depths 20/7/12/5 (3-byte codes), chunks out of the usual order, unknown ancillary xtRA"
     files["valid-ancillary-and-odd-bits.g2d"] = (data, valid_entry(description, data, odd_q, {}))
+
+    chunks = [
+        (chunk, encode_attribute(a, [FILTER_DELTA] * a.channels))
+        for chunk, a in zip(ATTRIBUTE_CHUNKS.values(), forty.attributes().values())
+    ]
+    data = write_header(37, 23, 40) + b"".join(write_chunk(t, d) for t, d in [*chunks, ("GEND", b"")])
+    description = (
+        "the scene of valid-40-gaussians-37x23 with every channel delta-filtered: differences wrap modulo 2^(8K)"
+    )
+    files["valid-delta-wraps.g2d"] = (data, valid_entry(description, data, forty, {}))
 
     seed, huge = first_stable(12, 16, 11, default, with_huge_gaussian, factors=(1, 2))
     check_radius_bound(huge)
