@@ -2,8 +2,8 @@
 
 ``quantize`` picks, for every value, the code whose *decoded* float32 value is nearest, so the error is at most
 half a step (plus float32 rounding of the grid itself); the encoder then re-chooses the codes for the decoded
-picture (``refine``). It also stores the Gaussians in raster order of their quantized centres (by y, then x):
-rendering does not depend on the order, and the sorted y column delta-codes to a few bits per Gaussian.
+picture (``refine``). It leaves the Gaussians in raster order of their quantized centres (by y, then x); the
+order they are stored in is chosen last (``order.store_compactly``).
 The bit depths and their measurements: ``docs/encoder.md``.
 """
 
