@@ -57,12 +57,14 @@ def _unpack(data: bytes) -> tuple[bytes, bytes] | None:
 
 def _write_quietly(path: Path, data: bytes) -> None:
     """Replace ``path`` atomically; a cache that cannot be written (a read-only install) is skipped, as numba does."""
+    temporary = None
     try:
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.name, delete=False) as temporary:
             temporary.write(data)
         os.replace(temporary.name, path)
     except OSError:
-        return
+        if temporary is not None:
+            Path(temporary.name).unlink(missing_ok=True)  # a full disk: no half-written file left behind
 
 
 @global_compiler_lock
