@@ -322,7 +322,7 @@ def encode(
         typer.Option(
             "--bpp", min=0.001, max=MAX_BPP,
             help="Largest file size in bits per pixel: finds the largest budget that fits, estimated from the "
-            "initialization, then checked by full encodes (usually 1, at most 4 per image).",
+            "initialization, then checked by full encodes (usually 1, at most 5 per image).",
         ),
     ] = None,
     gaussians: Annotated[

@@ -39,7 +39,7 @@ from .errors import RequestError
 
 __all__ = ["DEFAULT_QUALITY", "MAX_ENCODES", "RateChoice", "budget_for_quality", "encode_at_rate", "encode_to_bpp"]
 
-MAX_ENCODES = 4
+MAX_ENCODES = 5
 """Most full encodes ``encode_to_bpp`` runs before giving up."""
 _QUALITY_PER_DOUBLING = 15.0
 _AIM = 0.95

@@ -72,6 +72,25 @@ def test_bpp_search_bounds_by_the_smallest_overshooting_budget(monkeypatch: pyte
     assert len(set(budgets)) == len(budgets), budgets
 
 
+def test_bpp_search_has_room_for_a_fifth_encode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """kodim13 at 1.2 bpp, effort 5: the first guess fell to 0.71 × the target and the fourth encode overshot by
+    0.7 %, so four encodes ended at 0.899 ×; the fifth, between the last two, lands."""
+    budgets: list[int] = []
+    measured = {10783: 41901, 14419: 63670, 13143: 53010, 13504: 59368}
+
+    def encode(pixels: torch.Tensor, options: EncodeOptions, on_step: object = None) -> EncodeResult:
+        budgets.append(options.gaussians)
+        size = measured.get(options.gaussians, 53010 + (options.gaussians - 13143) * 6358 // 361)
+        return EncodeResult(b"x" * size, options.gaussians, 30.0, 30.0, 1, Backend.CPU, {})
+
+    monkeypatch.setattr(rate, "encode_image", encode)
+    monkeypatch.setattr(rate, "_estimate_budget", lambda pixels, target, options: 10783)
+    pixels = torch.zeros(512, 768, 3)  # 1.2 bpp: 58,982 bytes
+    size = len(encode_to_bpp(pixels, 1.2, EncodeOptions()).data)
+    assert 0.9 * 58_982 <= size <= 58_982, (budgets, size)
+    assert budgets[:4] == [10783, 14419, 13143, 13504], budgets
+
+
 def test_bpp_too_small_is_an_error(crop: torch.Tensor) -> None:
     with pytest.raises(ValueError, match="no Gaussian budget fits"):
         encode_to_bpp(crop, 0.001, EncodeOptions(fit=FitConfig(steps=2), init=InitMethod.GRADIENT, backend=Backend.CPU))
