@@ -1,12 +1,12 @@
 """Keep freed memory in the process for reuse, so that the encoder's large arrays are not faulted in anew.
 
 Every fitting step allocates pictures, gradients and tile lists the size of the image and frees them again.
-glibc's ``malloc`` serves blocks above its mmap threshold (at most 32 MiB, reached at about 3 megapixels) with
-fresh pages from the kernel and returns them on ``free``, and it trims freed memory at the top of its heap, so
-the next step pays a page fault for every 4 KiB of them. ``keep_freed_memory`` raises both thresholds, so that
-the same memory serves the next step. The peak stays what the encoder holds at once (plus the heap's
-fragmentation); the memory goes back to the system when the process ends. What it gains: docs/encoder.md,
-"Memory reuse".
+glibc's ``malloc`` serves blocks above its mmap threshold (which adapts only up to a fixed ceiling, below the
+picture-sized blocks of a photo) with fresh pages from the kernel and returns them on ``free``, and it trims
+freed memory at the top of its heap, so the next step pays a page fault for every page of them.
+``keep_freed_memory`` raises both thresholds, so that the same memory serves the next step. The peak stays
+what the encoder holds at once (plus the heap's fragmentation); the memory goes back to the system when the
+process ends. What it gains: docs/encoder.md, "Large pictures".
 """
 
 from __future__ import annotations

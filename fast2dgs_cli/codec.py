@@ -1,8 +1,8 @@
 """The encoder: image → `.g2d` bytes. The library under the CLI; it never prints.
 
 ```
-encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine colours, (geometry, colours) × rounds
-               ─► store_compactly (the storage order) ─► write_g2d (zstd) ─► bytes
+encode_image:  pixels ─► init_gaussians ─► finetune ─► quantize ─► refine_codes (colours, (geometry, colours)
+               × rounds; in bands on large pictures) ─► store_compactly (the storage order) ─► write_g2d (zstd)
 ```
 The effort (``effort.EFFORTS``) sets the fine-tuning steps and schedule and the refinement's sweeps and rounds.
 Decoding is ``decode.decode_g2d`` (no torch, no network weights).
@@ -24,18 +24,15 @@ from . import __version__
 from .choices import DEFAULT_GAUSSIANS, Backend, InitMethod
 from .container import write_g2d
 from .effort import DEFAULT_EFFORT, effort_level
-from .encoder.existence import prune_gaussians
 from .encoder.fit import FitConfig, default_steps, finetune
 from .encoder.init import init_gaussians
 from .encoder.order import store_compactly
-from .encoder.precision import best_colour_depth
 from .encoder.quantize import encoder_bit_depths, quantize
-from .encoder.refine import GaussianPixels, refine_colours, select_pixels
-from .encoder.refine_geometry import refine_geometry
-from .gaussians import Gaussians, dequantize
+from .encoder.refinement import refine_codes
+from .gaussians import dequantize
 from .metrics import psnr, to_uint8
 from .render import load_kernels, render, resolve_backend
-from .representation import BitDepths, QuantizedGaussians
+from .representation import BitDepths
 
 __all__ = ["EncodeOptions", "EncodeResult", "Preparation", "encode_image", "fit_config", "prepare_encoder"]
 
@@ -51,7 +48,7 @@ class EncodeOptions:
         backend: renderer used for fine-tuning.
         bits: quantization bit depths (``None``: ``encoder_bit_depths`` of the image's size and budget).
         effort: 1–9 (``effort.EFFORTS``): the fine-tuning steps where ``fit`` leaves them ``None``, the rate
-            decay of long fits, and the refinement's sweeps and rounds (``fit_config``, ``_refine``).
+            decay of long fits, and the refinement's sweeps and rounds (``fit_config``, ``encoder.refinement``).
     """
 
     gaussians: int = DEFAULT_GAUSSIANS
@@ -121,7 +118,7 @@ def encode_image(
 
     clock = time.perf_counter()
     search = fitted.gaussians if options.bits is None else None  # bit depths the caller gave are kept
-    quantized = store_compactly(_refine(quantized, pixels, backend, options.effort, search))
+    quantized = store_compactly(refine_codes(quantized, pixels, backend, options.effort, search))
     seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -162,40 +159,6 @@ def fit_config(options: EncodeOptions, count: int, pixels: int) -> FitConfig:
     if level.backoff is not None and fit.backoff is None:
         fit = dataclasses.replace(fit, backoff=level.backoff)
     return fit
-
-
-def _refine(
-    q: QuantizedGaussians, pixels: Tensor, backend: Backend, effort: int, fitted: Gaussians | None
-) -> QuantizedGaussians:
-    """Colour refinement, then rounds of geometry and colour refinement as ``effort`` says (``effort.Effort``).
-
-    A rate-aware effort first chooses the colour depth (only with ``fitted``, the Gaussians ``q`` quantizes:
-    ``precision.best_colour_depth``) and drops the Gaussians that do not pay (``existence.prune_gaussians``).
-    """
-    level = effort_level(effort)
-    selection = select_pixels(q, backend)  # the colours do not move the geometry: shared
-    if level.rate_aware and fitted is not None:
-        bits = BitDepths(q.xy.bits, q.scale.bits, q.rotation.bits, q.color.bits)
-        q = best_colour_depth(fitted, pixels, bits, selection, backend)
-    else:
-        q = refine_colours(q, pixels, backend, selection=selection)
-    if level.rate_aware:
-        pruned = prune_gaussians(q, pixels, selection)
-        if pruned is not q:
-            del selection  # the old one goes before the new one is built: one selection in memory at a time
-            selection = select_pixels(pruned, backend)
-            q = refine_colours(pruned, pixels, backend, selection=selection)
-    for _ in range(level.rounds if level.geometry_sweeps else 0):
-        by_gaussian = GaussianPixels(selection.start, selection.pixel_of)
-        del selection  # the geometry needs no per-pixel ids or weights: they make way for its own state
-        moved = refine_geometry(q, pixels, backend, max_sweeps=level.geometry_sweeps, selection=by_gaussian)
-        del by_gaussian
-        selection = select_pixels(moved, backend)  # where nothing moved, the same selection again
-        still = moved is q  # no move helped the rendered picture: another round would find none either
-        q = refine_colours(moved, pixels, backend, selection=selection)
-        if still:
-            break
-    return q
 
 
 class Preparation(NamedTuple):

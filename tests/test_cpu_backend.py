@@ -313,6 +313,23 @@ def test_bands_render_the_rows_of_the_whole_picture_bit_for_bit(kind: str, rows:
     assert np.array_equal(np.concatenate([band for _, band in bands]), whole)
 
 
+@pytest.mark.parametrize("backend", ["cpu", "torch"])
+@pytest.mark.parametrize("rows", [(0, 16), (16, 83), (32, 47), (80, 83)])
+def test_a_row_window_renders_and_selects_as_the_whole_picture(backend: str, rows: tuple[int, int]) -> None:
+    from fast2dgs_cli.render import blend_weights
+
+    g, height, width = random_scene(300, 1, spread=1.4, max_scale=9.0), 83, 37
+    top, bottom = rows
+    with torch.no_grad():
+        assert torch.equal(render(g, height, width, backend, rows=rows), render(g, height, width, backend)[top:bottom])
+    window, whole = blend_weights(g, height, width, backend, rows=rows), blend_weights(g, height, width, backend)
+    assert torch.equal(window.ids, whole.ids[top * width : bottom * width])
+    assert torch.equal(window.weights, whole.weights[top * width : bottom * width])
+    for wrong in [(8, 40), (16, 84), (32, 32)]:
+        with pytest.raises(ValueError, match="not a band"):
+            render(g, height, width, backend, rows=wrong)
+
+
 @pytest.mark.parametrize("kind", ["empty", "culled"])
 def test_empty_and_culled_scenes_give_zeros_and_zero_gradients(kind: str) -> None:
     if kind == "empty":

@@ -187,7 +187,7 @@ def test_geometry_refinement_runs_row_disjoint_stripes_and_ignores_the_thread_co
     q = quantize(fitted.gaussians, 128, 128)
     weights = blend_weights(dequantize(q), 128, 128, "cpu")
     start, pixel_of, _ = entries_by_gaussian(weights.ids.numpy(), weights.weights.numpy(), q.count)
-    phases = _stripe_phases(start, pixel_of, 128)
+    phases = _stripe_phases(start, pixel_of, 128, np.ones(q.count, np.bool_))
     visited = np.concatenate([order for order, _ in phases])
     assert len(visited) == len(set(visited.tolist())) == int((np.diff(start) > 0).sum())
     assert max(len(first) - 1 for order, first in phases) >= 3  # real parallel work in this scene
@@ -320,7 +320,7 @@ def test_geometry_refinement_slopes_match_finite_differences(crop: torch.Tensor)
     ).astype(np.float64)
     colours = dequantize_attribute(q.color).astype(np.float64)
     target = stored_target(q, crop)
-    raw, total, blend = _picture_sums(values, colours, start, pixel_of, 128, 128, float(EPS))
+    raw, total, blend = _picture_sums(values, colours, start, pixel_of, 128, 128, 0, 128 * 128, float(EPS))
 
     def local_error(g: int, trial: np.ndarray) -> float:
         screen, error = np.empty(5), 0.0
@@ -337,7 +337,7 @@ def test_geometry_refinement_slopes_match_finite_differences(crop: torch.Tensor)
         local = np.empty((start[g + 1] - start[g], 9))
         _screen(values[g], 128, 128, screen)
         error = _slopes(g, values, start[g], start[g + 1] - start[g], pixel_of, raw, total, blend, target, colours,
-                        128, 128, screen, local, slope)  # fmt: skip
+                        128, 128, 0, screen, local, slope)  # fmt: skip
         assert error == pytest.approx(local_error(g, values[g]), rel=1e-12)
         for k in range(5):
             h = 1e-6

@@ -25,9 +25,9 @@ from torch import Tensor
 from ..jit import kernel
 from ..representation import QuantizedGaussians, dequantize_attribute
 from .precision import RD_SLOPE_DB
-from .refine import PixelSelection, stored_target
+from .refine import PixelSelection, Window, free_gaussians, stored_target, window_rows
 
-__all__ = ["MAX_DROPPED_SHARE", "REFIT_ALLOWANCE", "prune_gaussians", "removal_costs"]
+__all__ = ["MAX_DROPPED_SHARE", "REFIT_ALLOWANCE", "kept_gaussians", "prune_gaussians", "removal_costs"]
 
 MAX_DROPPED_SHARE = 0.2
 """At most this share of the Gaussians is dropped (the cheapest): on a picture the fit cannot follow (noise,
@@ -48,26 +48,38 @@ def removal_costs(q: QuantizedGaussians, image: Tensor, selection: PixelSelectio
 
 
 def prune_gaussians(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> QuantizedGaussians:
-    """``q`` without the Gaussians that do not pay, dropped one at a time while the cheapest's up-to-date
-    removal cost is below ``REFIT_ALLOWANCE·κ·D/N`` (the module docstring), at most ``MAX_DROPPED_SHARE`` of
-    them (so that the file stays about proportional to the budget); ``q`` itself when none goes."""
+    """``q`` without the Gaussians that do not pay (``kept_gaussians``); ``q`` itself when none goes."""
+    keep = kept_gaussians(q, image, selection)
+    return q if keep.all() else q.take(keep)
+
+
+def kept_gaussians(
+    q: QuantizedGaussians, image: Tensor, selection: PixelSelection, window: Window | None = None
+) -> np.ndarray:
+    """``[N]`` bool: the Gaussians that stay when those that do not pay are dropped one at a time while the
+    cheapest's up-to-date removal cost is below ``REFIT_ALLOWANCE·κ·D/N`` (the module docstring), at most
+    ``MAX_DROPPED_SHARE`` of them (so that the file stays about proportional to the budget).
+
+    With a ``window``, ``D`` is the error over its rows, ``N`` counts every Gaussian of ``q`` and only its free
+    Gaussians may go (at most ``MAX_DROPPED_SHARE`` of them).
+    """
+    free = free_gaussians(window, q.count)
     if q.count < 2:
-        return q
-    inputs = _kernel_inputs(q, image, selection)
+        return np.ones(q.count, np.bool_)
+    inputs = _kernel_inputs(q, image, selection, window)
     costs, error, picture = _removal_costs(*inputs)
-    most = math.floor(MAX_DROPPED_SHARE * q.count)
-    keep = ~_drop_greedily(*inputs[1:], picture, costs, error, most)
-    if keep.all():
-        return q
-    return q.take(keep)
+    most = math.floor(MAX_DROPPED_SHARE * int(free.sum()))
+    return ~_drop_greedily(*inputs[1:], picture, costs, error, most, free)
 
 
-def _kernel_inputs(q: QuantizedGaussians, image: Tensor, selection: PixelSelection) -> tuple[np.ndarray, ...]:
-    """``(ids, start, pixel_of, weight_of, target, colours)``: the selection, ``image`` as ``[P, 3]`` and the
-    decoded colours, both float64 in the stored colour space."""
+def _kernel_inputs(
+    q: QuantizedGaussians, image: Tensor, selection: PixelSelection, window: Window | None = None
+) -> tuple[np.ndarray, ...]:
+    """``(ids, start, pixel_of, weight_of, target, colours)``: the selection, ``image`` (the window's rows) as
+    ``[P, 3]`` and the decoded colours, both float64 in the stored colour space."""
     s = selection
     colours = dequantize_attribute(q.color).astype(np.float64)
-    return s.ids, s.start, s.pixel_of, s.weight_of, stored_target(q, image), colours
+    return s.ids, s.start, s.pixel_of, s.weight_of, stored_target(q, image, window_rows(window)), colours
 
 
 @kernel()
@@ -112,11 +124,12 @@ def _cost(g, start, pixel_of, weight_of, target, colours, blend, mass):  # pragm
 
 
 @kernel()
-def _drop_greedily(start, pixel_of, weight_of, target, colours, picture, costs, error, most):  # pragma: no cover
-    """``[N]`` bool: the Gaussians ``prune_gaussians`` drops, cheapest up-to-date cost first."""
+def _drop_greedily(start, pixel_of, weight_of, target, colours, picture, costs, error, most, free):  # pragma: no cover
+    """``[N]`` bool: the Gaussians ``kept_gaussians`` drops (of the ``free`` ones), cheapest up-to-date cost
+    first."""
     n = start.shape[0] - 1
     blend, mass = picture.copy(), np.ones(picture.shape[0])
-    heap = [(costs[g], g) for g in range(n)]
+    heap = [(costs[g], g) for g in range(n) if free[g]]
     heapq.heapify(heap)
     drop = np.zeros(n, np.bool_)
     count = n

@@ -21,7 +21,7 @@ from ..container import write_g2d
 from ..gaussians import Gaussians
 from ..representation import MAX_BITS, BitDepths, QuantizedGaussians
 from .quantize import quantize
-from .refine import PixelSelection, refine_colours
+from .refine import PixelSelection, Window, refine_colours, window_rows
 from .refine_geometry import decoded_error
 
 __all__ = ["COLOUR_OFFSETS", "RD_SLOPE_DB", "best_colour_depth", "rd_score"]
@@ -44,6 +44,7 @@ def best_colour_depth(
     selection: PixelSelection,
     backend: Backend | str = Backend.AUTO,
     offsets: tuple[int, ...] = COLOUR_OFFSETS,
+    window: Window | None = None,
 ) -> QuantizedGaussians:
     """The colour-refined quantization of ``fitted`` at ``bits``, or at ``bits.color + o`` for an ``o`` of
     ``offsets``, whichever has the best ``rd_score`` (ties: the earlier candidate, ``bits`` itself first).
@@ -55,6 +56,8 @@ def best_colour_depth(
         selection: ``refine.select_pixels`` of ``quantize(fitted, H, W, bits)`` (the same for every candidate).
         backend: renderer for the colour weights and the scores.
         offsets: colour depth offsets to try besides ``bits.color`` (depths outside 1–``MAX_BITS`` are skipped).
+        window: judge on these rows and the bytes of its free Gaussians, refining only those (``None``: the
+            whole picture and file).
     """
     height, width = image.shape[:2]
     best, best_score = None, -math.inf
@@ -62,15 +65,17 @@ def best_colour_depth(
         if not 1 <= depth <= MAX_BITS:
             continue
         candidate = quantize(fitted, height, width, dataclasses.replace(bits, color=depth))
-        candidate = refine_colours(candidate, image, backend, selection=selection)
-        score = rd_score(_psnr(candidate, image, backend), len(write_g2d(candidate, {})))
+        candidate = refine_colours(candidate, image, backend, selection=selection, window=window)
+        stored = candidate if window is None else candidate.take(window.free)
+        score = rd_score(_psnr(candidate, image, backend, window_rows(window)), len(write_g2d(stored, {})))
         if score > best_score:
             best, best_score = candidate, score
     assert best is not None  # bits.color itself is always a candidate
     return best
 
 
-def _psnr(q: QuantizedGaussians, image: Tensor, backend: Backend | str) -> float:
-    """PSNR of ``q``'s decoded float picture against ``image`` (peak 1)."""
-    mse = decoded_error(q, image, backend) / image.numel()
+def _psnr(q: QuantizedGaussians, image: Tensor, backend: Backend | str, rows: tuple[int, int] | None) -> float:
+    """PSNR of ``q``'s decoded float picture against ``image`` (peak 1), over the pixel rows ``rows`` if given."""
+    top, bottom = (0, q.height) if rows is None else rows
+    mse = decoded_error(q, image, backend, rows) / ((bottom - top) * q.width * 3)
     return 10 * math.log10(1 / max(mse, 1e-20))

@@ -33,10 +33,36 @@ from ..jit import kernel
 from ..render import blend_weights
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute, rgb_to_stored
 
-__all__ = ["MAX_SWEEPS", "GaussianPixels", "PixelSelection", "refine_colours", "select_pixels"]
+__all__ = ["MAX_SWEEPS", "GaussianPixels", "PixelSelection", "Window", "refine_colours", "select_pixels"]
 
 MAX_SWEEPS = 10
 """Most coordinate-descent sweeps (the first few give most of the gain: see docs/encoder.md)."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """Part of a refinement: the pixel rows whose picture counts, and the Gaussians that may change.
+
+    Attributes:
+        top: first pixel row (a multiple of ``render.TILE``).
+        bottom: one past the last pixel row.
+        free: ``[N]`` bool: the Gaussians whose codes may change; the others are held as they are (their part
+            of the picture stays in it).
+    """
+
+    top: int
+    bottom: int
+    free: np.ndarray
+
+
+def window_rows(window: Window | None) -> tuple[int, int] | None:
+    """``(top, bottom)`` of ``window``; ``None`` (the whole picture) for no window."""
+    return None if window is None else (window.top, window.bottom)
+
+
+def free_gaussians(window: Window | None, count: int) -> np.ndarray:
+    """``[count]`` bool: which Gaussians may change (all of them without a window)."""
+    return np.ones(count, np.bool_) if window is None else window.free
 
 
 @dataclass(frozen=True)
@@ -66,12 +92,15 @@ class PixelSelection(GaussianPixels):
     ids: np.ndarray
 
 
-def select_pixels(q: QuantizedGaussians, backend: Backend | str = Backend.AUTO) -> PixelSelection:
-    """The ``PixelSelection`` of ``q``'s decoded picture at its reference size (one forward render).
+def select_pixels(
+    q: QuantizedGaussians, backend: Backend | str = Backend.AUTO, rows: tuple[int, int] | None = None
+) -> PixelSelection:
+    """The ``PixelSelection`` of ``q``'s decoded picture at its reference size (one forward render), of the
+    pixel rows ``rows`` only when given (pixel ``p`` is then ``(y − top)·W + x``).
 
     It depends on the geometry only, so one selection serves ``refine_colours`` and then ``refine_geometry``.
     """
-    weights = blend_weights(dequantize(q), q.height, q.width, backend)
+    weights = blend_weights(dequantize(q), q.height, q.width, backend, rows)
     ids = weights.ids.numpy()
     start, pixel_of, weight_of = entries_by_gaussian(ids, weights.weights.numpy(), q.count)
     return PixelSelection(start, pixel_of, weight_of, ids)
@@ -83,6 +112,7 @@ def refine_colours(
     backend: Backend | str = Backend.AUTO,
     max_sweeps: int = MAX_SWEEPS,
     selection: PixelSelection | None = None,
+    window: Window | None = None,
 ) -> QuantizedGaussians:
     """``q`` with its colour codes re-chosen to minimize the squared error of the decoded picture to ``image``.
 
@@ -91,33 +121,37 @@ def refine_colours(
         image: ``[H, W, 3]`` float target in [0, 1], ``H × W`` = ``q``'s reference size.
         backend: ``cpu`` or ``torch`` computes the blend weights (``render.blend_weights``).
         max_sweeps: most sweeps of coordinate descent.
-        selection: ``select_pixels(q, backend)`` if the caller has it already (computed here otherwise).
+        selection: ``select_pixels(q, backend)`` (of the window's rows) if the caller has it already.
+        window: refine over these rows only, moving only its free Gaussians (``None``: the whole picture).
 
     Everything but the colour codes (grids, geometry, order) is returned unchanged.
     """
-    target = stored_target(q, image)
+    target = stored_target(q, image, window_rows(window))
     if q.count == 0:
         return q
-    s = select_pixels(q, backend) if selection is None else selection
+    s = select_pixels(q, backend, window_rows(window)) if selection is None else selection
     colour = q.color
     values = dequantize_attribute(colour).astype(np.float64)
     codes = colour.codes.astype(np.int64)
     steps = colour.step.astype(np.float64)
     top = (1 << colour.bits) - 1
-    _descend(s.ids, s.start, s.pixel_of, s.weight_of, target, values, codes, steps, top, max_sweeps)
+    free = free_gaussians(window, q.count)
+    _descend(s.ids, s.start, s.pixel_of, s.weight_of, target, values, codes, steps, top, max_sweeps, free)
     refined = QuantizedAttribute(colour.bits, colour.lo, colour.hi, codes.astype(colour.codes.dtype))
     return QuantizedGaussians(q.height, q.width, q.count, q.xy, q.scale, q.rotation, refined)
 
 
-def stored_target(q: QuantizedGaussians, image: Tensor) -> np.ndarray:
-    """``image`` as ``[H·W, 3]`` float64 (Y, C1, C2), the space the colour codes live in; checks its size."""
+def stored_target(q: QuantizedGaussians, image: Tensor, rows: tuple[int, int] | None = None) -> np.ndarray:
+    """``image`` (its pixel rows ``rows``, when given) as ``[pixels, 3]`` float64 (Y, C1, C2), the space the
+    colour codes live in; checks its size."""
     if tuple(image.shape) != (q.height, q.width, 3):
         raise ValueError(f"image is {tuple(image.shape)}, expected ({q.height}, {q.width}, 3)")
-    pixels = image.detach().cpu().numpy()
-    target = np.empty((q.height * q.width, 3))
-    for rows in band_rows(q.height, q.width):  # float64 temporaries of one band at a time
-        band = pixels[rows].astype(np.float64).reshape(-1, 3)
-        target[rows.start * q.width : rows.stop * q.width] = rgb_to_stored(band)
+    top, bottom = (0, q.height) if rows is None else rows
+    pixels = image.detach().cpu().numpy()[top:bottom]
+    target = np.empty(((bottom - top) * q.width, 3))
+    for band in band_rows(bottom - top, q.width):  # float64 temporaries of one band at a time
+        values = pixels[band].astype(np.float64).reshape(-1, 3)
+        target[band.start * q.width : band.stop * q.width] = rgb_to_stored(values)
     return target
 
 
@@ -154,8 +188,9 @@ def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
 
 
 @kernel(parallel=True)
-def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps):
-    """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3].
+def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top, max_sweeps, free):
+    """Coordinate descent on ``codes`` [N, 3] (decoded ``values`` [N, 3]) in place, toward ``target`` [P, 3],
+    moving only the Gaussians where ``free`` [N] is True.
 
     ``ids`` … ``weight_of`` are the fields of a ``PixelSelection``. The three stored channels are independent
     problems (a move in one leaves the others' residuals alone), so they run in parallel, each to the same codes
@@ -163,11 +198,13 @@ def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top,
     """
     for c in prange(3):
         column = codes[:, c]
-        _descend_channel(ids, start, pixel_of, weight_of, target[:, c], values[:, c], column, steps[c], top, max_sweeps)
+        _descend_channel(
+            ids, start, pixel_of, weight_of, target[:, c], values[:, c], column, steps[c], top, max_sweeps, free
+        )
 
 
 @kernel()
-def _descend_channel(ids, start, pixel_of, weight_of, target, values, codes, step, top, max_sweeps):
+def _descend_channel(ids, start, pixel_of, weight_of, target, values, codes, step, top, max_sweeps, free):
     """``_descend`` of one channel: ``target`` [P], ``values`` and ``codes`` [N] (``codes`` changed in place)."""
     n = codes.shape[0]
     residual = target.copy()  # target − current picture
@@ -178,7 +215,7 @@ def _descend_channel(ids, start, pixel_of, weight_of, target, values, codes, ste
             if g >= 0:
                 residual[p] -= weight_of[cursor[g]] * values[g]
                 cursor[g] += 1
-    stale = np.ones(n, np.bool_)  # a Gaussian is revisited only after a code it shares a pixel with moved
+    stale = free.copy()  # a Gaussian is revisited only after a code it shares a pixel with moved
     sweeps = 0
     while sweeps < max_sweeps and stale.any():
         sweeps += 1
@@ -203,5 +240,5 @@ def _descend_channel(ids, start, pixel_of, weight_of, target, values, codes, ste
                 residual[pixel_of[e]] -= weight_of[e] * shift
             for e in range(start[g], start[g + 1]):
                 for k in range(ids.shape[1]):
-                    if ids[pixel_of[e], k] >= 0:
+                    if ids[pixel_of[e], k] >= 0 and free[ids[pixel_of[e], k]]:
                         stale[ids[pixel_of[e], k]] = True

@@ -36,7 +36,7 @@ from ..gaussians import dequantize
 from ..jit import kernel
 from ..render import EPS, render
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
-from .refine import GaussianPixels, band_rows, select_pixels, stored_target
+from .refine import GaussianPixels, Window, band_rows, free_gaussians, select_pixels, stored_target, window_rows
 
 __all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "decoded_error", "refine_geometry"]
 
@@ -53,6 +53,7 @@ def refine_geometry(
     backend: Backend | str = Backend.AUTO,
     max_sweeps: int = MAX_GEOMETRY_SWEEPS,
     selection: GaussianPixels | None = None,
+    window: Window | None = None,
 ) -> QuantizedGaussians:
     """``q`` with position, scale and rotation codes moved by single steps where the decoded picture improves.
 
@@ -61,39 +62,43 @@ def refine_geometry(
         image: ``[H, W, 3]`` float target in [0, 1] at ``q``'s reference size.
         backend: ``cpu`` or ``torch`` computes the blend weights and the final check.
         max_sweeps: most sweeps.
-        selection: ``refine.select_pixels(q, backend)``, or just its ``GaussianPixels``, if the caller has it
-            already (computed here otherwise).
+        selection: ``refine.select_pixels(q, backend)`` (of the window's rows), or just its
+            ``GaussianPixels``, if the caller has it already (computed here otherwise).
+        window: refine over these rows only, moving only its free Gaussians (``None``: the whole picture).
 
     Returns ``q`` itself when no sweep helps the rendered picture. Grids, colours and order are unchanged.
     """
-    target = stored_target(q, image)
+    rows = window_rows(window)
+    target = stored_target(q, image, rows)
     if q.count == 0:
         return q
     height, width = q.height, q.width
+    top = 0 if rows is None else rows[0]
     geometry = (q.xy, q.scale, q.rotation)
     codes = np.concatenate([a.codes for a in geometry], axis=1).astype(np.int64)  # x, y, ln s1, ln s2, θ
     lo = np.concatenate([a.lo for a in geometry]).astype(np.float64)
     step = np.concatenate([a.step for a in geometry]).astype(np.float64)
-    top = np.array([(1 << a.bits) - 1 for a in geometry for _ in range(a.channels)], np.int64)
+    limit = np.array([(1 << a.bits) - 1 for a in geometry for _ in range(a.channels)], np.int64)
     colours = dequantize_attribute(q.color).astype(np.float64)
-    chosen = select_pixels(q, backend) if selection is None else selection
+    chosen = select_pixels(q, backend, rows) if selection is None else selection
     start, pixel_of = chosen.start, chosen.pixel_of
     values = lo + codes * step
-    raw, total, blend = _picture_sums(values, colours, start, pixel_of, width, height, float(EPS))
-    phases = _stripe_phases(start, pixel_of, width)
+    pixels = len(target)
+    raw, total, blend = _picture_sums(values, colours, start, pixel_of, width, height, top, pixels, float(EPS))
+    phases = _stripe_phases(start, pixel_of, width, free_gaussians(window, q.count))
     widest = max(1, int(np.max(np.diff(start))))
-    best, best_error = q, decoded_error(q, image, backend)
+    best, best_error = q, decoded_error(q, image, backend, rows)
     for _ in range(max_sweeps):
         moved = False
         for order, first in phases:
             moved |= _sweep(
-                order, first, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target,
-                colours, width, height, widest, numba.get_num_threads(),
+                order, first, codes, values, lo, step, limit, start, pixel_of, raw, total, blend, target,
+                colours, width, height, top, widest, numba.get_num_threads(),
             )  # fmt: skip
         if not moved:
             break
         refined = _with_geometry(q, codes)
-        error = decoded_error(refined, image, backend)
+        error = decoded_error(refined, image, backend, rows)
         if error >= best_error:  # the estimate has drifted from the picture: later sweeps build on the drift
             break
         best, best_error = refined, error
@@ -110,20 +115,24 @@ def _with_geometry(q: QuantizedGaussians, codes: np.ndarray) -> QuantizedGaussia
     return QuantizedGaussians(q.height, q.width, q.count, *moved, q.color)
 
 
-def decoded_error(q: QuantizedGaussians, image: Tensor, backend: Backend | str) -> float:
-    """Squared error of ``q``'s decoded picture (float, before 8-bit rounding) against ``image``.
+def decoded_error(
+    q: QuantizedGaussians, image: Tensor, backend: Backend | str, rows: tuple[int, int] | None = None
+) -> float:
+    """Squared error of ``q``'s decoded picture (float, before 8-bit rounding) against ``image``, over the
+    pixel rows ``rows`` when given.
 
     Summed by NumPy (one thread, a fixed pairwise order within each band of ``band_rows``): torch splits a full
     sum into one part per thread, and this comparison decides which codes are stored.
     """
     import torch
 
+    top, bottom = (0, q.height) if rows is None else rows
     with torch.no_grad():
-        picture = render(dequantize(q), q.height, q.width, backend).cpu().numpy()
-    target = image.detach().cpu().numpy()
+        picture = render(dequantize(q), q.height, q.width, backend, rows).cpu().numpy()
+    target = image.detach().cpu().numpy()[top:bottom]
     total = 0.0
-    for rows in band_rows(q.height, q.width):  # float64 temporaries of one band at a time
-        difference = picture[rows].astype(np.float64) - target[rows].astype(np.float64)
+    for band in band_rows(bottom - top, q.width):  # float64 temporaries of one band at a time
+        difference = picture[band].astype(np.float64) - target[band].astype(np.float64)
         total += float(np.sum(difference * difference))
     return total
 
@@ -154,15 +163,17 @@ def _raw_weight(screen, x, y):  # pragma: no cover - compiled
     return math.exp(-sigma) if sigma >= 0.0 else 0.0
 
 
-def _stripe_phases(start: np.ndarray, pixel_of: np.ndarray, width: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The parallel schedule: one ``(order, first)`` per phase, group ``i`` of a phase being the Gaussians
-    ``order[first[i]:first[i+1]]`` (index order).
+def _stripe_phases(
+    start: np.ndarray, pixel_of: np.ndarray, width: int, free: np.ndarray
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The parallel schedule of the ``free`` Gaussians: one ``(order, first)`` per phase, group ``i`` of a phase
+    being the Gaussians ``order[first[i]:first[i+1]]`` (index order).
 
     Level ``l`` has stripes of ``S·2^l`` rows; a Gaussian belongs to the first level where its pixels lie in
     one stripe pair ``[s·S_l, (s+2)·S_l)``, and each level runs its even stripes, then its odd ones.
     """
     n = len(start) - 1
-    has = np.diff(start) > 0
+    has = (np.diff(start) > 0) & free
     top_row, bottom_row = np.zeros(n, np.int64), np.zeros(n, np.int64)
     top_row[has] = pixel_of[start[:-1][has]] // width
     bottom_row[has] = pixel_of[start[1:][has] - 1] // width
@@ -189,18 +200,19 @@ def _stripe_phases(start: np.ndarray, pixel_of: np.ndarray, width: int) -> list[
 
 
 @kernel()
-def _picture_sums(values, colours, start, pixel_of, width, height, eps):  # pragma: no cover - compiled
-    """``raw`` [entries] each entry's ``exp(−σ)``, ``total`` [P] ``Σ u + EPS`` and ``blend`` [P, 3] ``Σ u·c``."""
+def _picture_sums(values, colours, start, pixel_of, width, height, top, pixels, eps):  # pragma: no cover
+    """``raw`` [entries] each entry's ``exp(−σ)``, ``total`` [P] ``Σ u + EPS`` and ``blend`` [P, 3] ``Σ u·c``
+    over the ``pixels`` pixels from row ``top`` (pixel ``p`` at ``(p mod W, top + p div W)``)."""
     n = values.shape[0]
     screen = np.empty(5)
     raw = np.empty(start[n])
-    total = np.full(width * height, eps)
-    blend = np.zeros((width * height, 3))
+    total = np.full(pixels, eps)
+    blend = np.zeros((pixels, 3))
     for g in range(n):
         _screen(values[g], width, height, screen)
         for e in range(start[g], start[g + 1]):
             p = pixel_of[e]
-            raw[e] = _raw_weight(screen, p % width, p // width)
+            raw[e] = _raw_weight(screen, p % width, top + p // width)
             total[p] += raw[e]
             for c in range(3):
                 blend[p, c] += raw[e] * colours[g, c]
@@ -209,8 +221,8 @@ def _picture_sums(values, colours, start, pixel_of, width, height, eps):  # prag
 
 @kernel(parallel=True)
 def _sweep(
-    order, first, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours, width, height,
-    widest, threads,
+    order, first, codes, values, lo, step, limit, start, pixel_of, raw, total, blend, target, colours, width, height,
+    top, widest, threads,
 ):  # pragma: no cover - compiled
     """Visit the Gaussians of each group ``order[first[i]:first[i+1]]`` (groups in parallel over ``threads``
     workers; the result does not depend on their number); True if any moved."""
@@ -224,8 +236,8 @@ def _sweep(
             for j in range(first[i], first[i + 1]):
                 g = order[j]
                 if _visit(
-                    g, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours,
-                    width, height, local, slope, trial, screen,
+                    g, codes, values, lo, step, limit, start, pixel_of, raw, total, blend, target, colours,
+                    width, height, top, local, slope, trial, screen,
                 ):  # fmt: skip
                     moved[i] = True
     return moved.any()
@@ -233,22 +245,23 @@ def _sweep(
 
 @kernel(inline="always")
 def _visit(
-    g, codes, values, lo, step, top, start, pixel_of, raw, total, blend, target, colours, width, height, local,
-    slope, trial, screen,
+    g, codes, values, lo, step, limit, start, pixel_of, raw, total, blend, target, colours, width, height, top,
+    local, slope, trial, screen,
 ):  # pragma: no cover - compiled
     """Try Gaussian ``g``'s downhill single-step moves, apply the best one if it lowers the error; True if moved."""
     first, count = start[g], start[g + 1] - start[g]
     _screen(values[g], width, height, screen)
     error = _slopes(
-        g, values, first, count, pixel_of, raw, total, blend, target, colours, width, height, screen, local, slope
-    )
+        g, values, first, count, pixel_of, raw, total, blend, target, colours, width, height, top, screen, local,
+        slope,
+    )  # fmt: skip
     best_gain, best_channel, best_step = 1e-12, -1, 0
     for channel in range(5):
         for direction in (-1, 1):
             if direction * slope[channel] > 0.0:
                 continue  # uphill to first order (both directions are tried where the slope is 0)
             code = codes[g, channel] + direction
-            if code < 0 or code > top[channel]:
+            if code < 0 or code > limit[channel]:
                 continue
             trial[:] = values[g]
             trial[channel] = lo[channel] + code * step[channel]
@@ -281,7 +294,7 @@ def _visit(
 
 @kernel(inline="always")
 def _slopes(
-    g, values, first, count, pixel_of, raw, total, blend, target, colours, width, height, screen, local, slope
+    g, values, first, count, pixel_of, raw, total, blend, target, colours, width, height, top, screen, local, slope
 ):  # pragma: no cover - compiled
     """Gather ``g``'s pixels into ``local`` rows (x, y, Σu + EPS, Σu·c, target), put in ``slope`` [5] the
     derivative of their squared error along x, y, ln s1, ln s2, θ, and return that error.
@@ -298,7 +311,7 @@ def _slopes(
     for i in range(count):
         e = first + i
         p = pixel_of[e]
-        x, y = float(p % width), float(p // width)
+        x, y = float(p % width), float(top + p // width)
         local[i, 0], local[i, 1], local[i, 2] = x, y, total[p]
         share = 0.0
         for c in range(3):

@@ -16,6 +16,7 @@ from . import gmod_backend
 from .gmod_backend import gmod_unavailable_reason
 from .projection import BlendWeights, Projected, project
 from .reference import blend_weights_reference, rasterize_reference
+from .tiles import TILE
 
 __all__ = [
     "Backend",
@@ -109,7 +110,13 @@ def _projector(backend: Backend) -> Callable[[Gaussians, int, int], Projected]:
     return project
 
 
-def render(gaussians: Gaussians, height: int, width: int, backend: Backend | str = Backend.AUTO) -> Tensor:
+def render(
+    gaussians: Gaussians,
+    height: int,
+    width: int,
+    backend: Backend | str = Backend.AUTO,
+    rows: tuple[int, int] | None = None,
+) -> Tensor:
     """Render ``gaussians`` to an ``[H, W, 3]`` float32 image (differentiable on every backend).
 
     Args:
@@ -117,24 +124,51 @@ def render(gaussians: Gaussians, height: int, width: int, backend: Backend | str
         height: output height in pixels (≥ 1).
         width: output width in pixels (≥ 1).
         backend: a ``Backend`` or its name.
+        rows: ``(top, bottom)``: only the pixel rows ``[top, bottom)`` of the picture (``top`` a multiple of
+            ``TILE``), exactly as the whole picture has them; not differentiable. The cpu backend draws just
+            those rows (its memory follows the rows); the others draw the whole picture and cut it.
     """
     if height < 1 or width < 1:
         raise ValueError(f"cannot render a {width}x{height} image")
+    _check_rows(rows, height)
     chosen = resolve_backend(backend)
     if chosen is Backend.GMOD:
         gaussians = gaussians.to(device=gmod_backend.DEVICE)
-    return _rasterizer(chosen)(_projector(chosen)(gaussians, height, width))
+    projected = _projector(chosen)(gaussians, height, width)
+    if rows is None:
+        return _rasterizer(chosen)(projected)
+    if chosen is Backend.CPU:
+        from .cpu_backend import rasterize_cpu
+
+        return rasterize_cpu(projected, rows)
+    with torch.no_grad():
+        return _rasterizer(chosen)(projected)[rows[0] : rows[1]].contiguous()
 
 
-def blend_weights(gaussians: Gaussians, height: int, width: int, backend: Backend | str = Backend.AUTO) -> BlendWeights:
+def _check_rows(rows: tuple[int, int] | None, height: int) -> None:
+    """``ValueError`` unless ``rows`` is ``None`` or ``(top, bottom)`` with ``0 ≤ top < bottom ≤ height`` and
+    ``top`` a multiple of ``TILE``."""
+    if rows is not None and not (0 <= rows[0] < rows[1] <= height and rows[0] % TILE == 0):
+        raise ValueError(f"rows {rows} are not a band of a picture {height} rows high starting on a tile row")
+
+
+def blend_weights(
+    gaussians: Gaussians,
+    height: int,
+    width: int,
+    backend: Backend | str = Backend.AUTO,
+    rows: tuple[int, int] | None = None,
+) -> BlendWeights:
     """Each pixel's selected Gaussians and normalized weights: the picture as a linear map of the colours.
 
     Computed on the CPU (the numba kernels, or the torch reference when they are not installed); every
     backend selects the same Gaussians, so the map holds for the picture any of them renders. ``backend``
-    only chooses between ``cpu`` and ``torch``: ``gmod`` and ``auto`` mean the fastest CPU one.
+    only chooses between ``cpu`` and ``torch``: ``gmod`` and ``auto`` mean the fastest CPU one. ``rows``:
+    the pixels of those rows only, as in ``render``.
     """
     if height < 1 or width < 1:
         raise ValueError(f"cannot render a {width}x{height} image")
+    _check_rows(rows, height)
     chosen = Backend(backend)
     if chosen is not Backend.TORCH:
         chosen = Backend.CPU if Backend.CPU in available_backends() else Backend.TORCH
@@ -142,5 +176,9 @@ def blend_weights(gaussians: Gaussians, height: int, width: int, backend: Backen
     if chosen is Backend.CPU:
         from .cpu_backend import blend_weights_cpu
 
-        return blend_weights_cpu(projected)
-    return blend_weights_reference(projected)
+        return blend_weights_cpu(projected, rows)
+    weights = blend_weights_reference(projected)
+    if rows is None:
+        return weights
+    cut = slice(rows[0] * width, rows[1] * width)
+    return BlendWeights(weights.ids[cut].contiguous(), weights.weights[cut].contiguous())

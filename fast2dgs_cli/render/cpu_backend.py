@@ -28,9 +28,13 @@ def _numpy(t: Tensor) -> np.ndarray:
     return t.detach().contiguous().numpy()
 
 
-def _bins(projected: Projected) -> Bins:
+def _bins(projected: Projected, rows: tuple[int, int] | None = None) -> Bins:
+    """The tile lists of the whole picture, or of the pixel rows ``[top, bottom)`` (``top`` on a tile row)."""
     box = projected.tile_box.detach().cpu().to(torch.int64).contiguous().numpy()
-    return Bins(box, projected.height, projected.width)
+    if rows is None:
+        return Bins(box, projected.height, projected.width)
+    top, bottom = rows
+    return Bins(box, bottom - top, projected.width, top)
 
 
 class _ProjectCpu(torch.autograd.Function):
@@ -92,28 +96,29 @@ class _RasterizeCpu(torch.autograd.Function):
         return (*(torch.from_numpy(g) for g in grads), None)
 
 
-def rasterize_cpu(projected: Projected) -> Tensor:
+def rasterize_cpu(projected: Projected, rows: tuple[int, int] | None = None) -> Tensor:
     """Render ``projected`` to an ``[H, W, 3]`` float32 image with the numba kernels (differentiable).
 
     Gradients flow to ``projected.xys``, ``.conics`` and ``.colors``; a call that needs none (no input
-    requires grad, or grad mode is off) saves no backward state.
+    requires grad, or grad mode is off) saves no backward state. With ``rows = (top, bottom)`` (``top`` on a
+    tile row) it draws only those rows, exactly as the whole picture has them (not differentiable).
     """
     tensors = (projected.xys, projected.conics, projected.colors)
     if any(t.device.type != "cpu" for t in tensors):
         raise ValueError("the cpu backend needs CPU tensors; move the Gaussians to the CPU first")
     xys, conics, colors = (t.to(torch.float32) for t in tensors)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in (xys, conics, colors)):
+    if rows is None and torch.is_grad_enabled() and any(t.requires_grad for t in (xys, conics, colors)):
         return _RasterizeCpu.apply(xys, conics, colors, projected)
-    image, _, _ = cpu_kernels.forward(_numpy(xys), _numpy(conics), _numpy(colors), _bins(projected), save=False)
+    image, _, _ = cpu_kernels.forward(_numpy(xys), _numpy(conics), _numpy(colors), _bins(projected, rows), save=False)
     return torch.from_numpy(image)
 
 
 @torch.no_grad()
-def blend_weights_cpu(projected: Projected) -> BlendWeights:
-    """The selected Gaussians of every pixel and their normalized weights (``BlendWeights``), as the forward
-    kernel selects them."""
+def blend_weights_cpu(projected: Projected, rows: tuple[int, int] | None = None) -> BlendWeights:
+    """The selected Gaussians of every pixel (of the pixel rows ``rows``, when given) and their normalized
+    weights (``BlendWeights``), as the forward kernel selects them."""
     xys, conics, colors = (_numpy(t.to(torch.float32)) for t in (projected.xys, projected.conics, projected.colors))
-    ids, weights = cpu_kernels.selection_weights(xys, conics, colors, _bins(projected))
+    ids, weights = cpu_kernels.selection_weights(xys, conics, colors, _bins(projected, rows))
     return BlendWeights(torch.from_numpy(ids), torch.from_numpy(weights))
 
 

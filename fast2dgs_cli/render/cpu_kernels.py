@@ -861,20 +861,21 @@ def _reduce_kernel(gauss_start, slots, grad_xy, grad_conic, grad_color):  # prag
 # ----------------------------------------------------------------------------------------- blend weights
 @kernel(parallel=True)
 def _weights_kernel(
-    hits, norm, tile_start, ids, xys, conics, tiles_x, width, height, out_ids, out_weights
+    hits, norm, tile_start, ids, xys, conics, tiles_x, width, height, top, out_ids, out_weights
 ):  # pragma: no cover
     """Expand the forward pass's saved lane masks into per-pixel Gaussian ids and normalized weights, each
     pixel's entries ordered like the reference: weight descending (σ ascending), ties by Gaussian index.
 
-    Tiles without candidates have no saved state (the forward kernel only blackens them): their pixels get
-    empty slots.
+    The tile grid starts at pixel row ``top`` and ends at row ``height`` (a band, as in ``_forward_kernel``);
+    pixel ``(x, y)`` is row ``(y − top)·width + x`` of the outputs. Tiles without candidates have no saved
+    state (the forward kernel only blackens them): their pixels get empty slots.
     """
     for t in prange(tile_start.shape[0] - 1):
-        x0, y0, start = (t % tiles_x) * TILE, (t // tiles_x) * TILE, tile_start[t]
+        x0, y0, start = (t % tiles_x) * TILE, top + (t // tiles_x) * TILE, tile_start[t]
         for y in range(y0, min(y0 + TILE, height)):
             for x in range(x0, min(x0 + TILE, width)):
-                out_ids[y * width + x, :] = -1
-                out_weights[y * width + x, :] = 0.0
+                out_ids[(y - top) * width + x, :] = -1
+                out_weights[(y - top) * width + x, :] = 0.0
         filled = np.zeros(_TILE_PIX, np.int64)
         sigmas = np.empty((_TILE_PIX, _K), np.float32)
         for i in range(start, tile_start[t + 1]):
@@ -888,7 +889,7 @@ def _weights_kernel(
                     dx, dy = xys[g, 0] - np.float32(x), xys[g, 1] - np.float32(y)
                     axx, cyy, bxy = conics[g, 0] * dx * dx, conics[g, 2] * dy * dy, conics[g, 1] * dx * dy
                     sigma = np.float32(0.5) * (axx + cyy) + bxy
-                    local, pixel = blk * _LANES + lane, y * width + x
+                    local, pixel = blk * _LANES + lane, (y - top) * width + x
                     k = filled[local]  # insert in (σ, id) order; ids arrive ascending
                     while k > 0 and sigmas[local, k - 1] > sigma:
                         sigmas[local, k], out_ids[pixel, k] = sigmas[local, k - 1], out_ids[pixel, k - 1]
@@ -900,7 +901,7 @@ def _weights_kernel(
             x, y = x0 + 4 * (blk % 4) + lane % 4, y0 + 4 * (blk // 4) + lane // 4
             total = np.float64(norm[t * _TILE_PIX + local]) if filled[local] > 0 else 1.0
             for k in range(filled[local]):
-                out_weights[y * width + x, k] = math.exp(-np.float64(sigmas[local, k])) / total
+                out_weights[(y - top) * width + x, k] = math.exp(-np.float64(sigmas[local, k])) / total
 
 
 # ------------------------------------------------------------------------------------------- NumPy API
@@ -974,5 +975,7 @@ def selection_weights(
     pixels = bins.height * bins.width
     ids, weights = np.empty((pixels, _K), np.int32), np.empty((pixels, _K), np.float32)
     b = bins
-    _weights_kernel(hits, norm, b.tile_start, b.ids, xys, conics, b.tiles_x, b.width, b.height, ids, weights)
+    _weights_kernel(
+        hits, norm, b.tile_start, b.ids, xys, conics, b.tiles_x, b.width, b.top + b.height, b.top, ids, weights
+    )
     return ids, weights
