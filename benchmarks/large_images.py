@@ -1,15 +1,16 @@
-"""Photos at the sizes people take them: whole-process ``f2dgs encode`` and ``decode`` from 0.4 to 24 megapixels.
+"""Photos at the sizes people take them: whole-process ``f2dgs encode`` and ``decode`` from 0.4 to 48 megapixels.
 
 One training photograph (default: a 1024×768 SUN photograph of buildings) is resized with Lanczos to each size
-(4:3). For each size, in fresh processes as a user runs them: ``f2dgs encode`` at the default settings and
-``f2dgs decode`` of its file, wall time and peak resident memory (``ru_maxrss``); the decoded picture's PSNR
-and bits per pixel; and Pillow's WebP and AVIF at the highest quality within the `.g2d` file's bytes, their
-PSNR and the seconds of their final encode. Then the largest file at most 12 megapixels is decoded at four
-times its pixels (``--scale 2``). Photographs enlarged from 1024 pixels hold no detail finer than the
-original's, so the PSNR of the large sizes is high for every codec; the times and memory are what the sizes
-cost.
+(4:3). For each size, in fresh processes as a user runs them: ``f2dgs encode`` at the default settings
+(``--max-pixels`` raised above the default limit) and ``f2dgs decode`` of its file, wall time and peak
+resident memory (``ru_maxrss``); the decoded picture's PSNR and bits per pixel; and Pillow's WebP and AVIF at
+the highest quality within the `.g2d` file's bytes, their PSNR and the seconds of their final encode. Then the
+largest file at most 12 megapixels is decoded at four times its pixels (``--scale 2``). Photographs enlarged from
+1024 pixels hold no detail finer than the original's, so the PSNR of the large sizes is high for every codec; the
+times and memory are what the sizes cost.
 
-    python benchmarks/large_images.py --sizes 0.4 1.2 3 12 24
+    python benchmarks/large_images.py --sizes 0.4 1.2 3 12 24 48
+    python benchmarks/large_images.py --sizes 48 --add     # one more size beside the rows already written
 
 Writes ``benchmarks/results/large_images.json`` and ``large_images.png`` (time and memory against
 megapixels; needs matplotlib).
@@ -18,6 +19,7 @@ megapixels; needs matplotlib).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import subprocess
@@ -26,6 +28,8 @@ import tempfile
 from pathlib import Path
 
 from common import RESULTS, ROOT, machine_info, measure_process, write_json
+
+from fast2dgs_cli.imageio import MAX_PIXELS
 
 TRAIN = ROOT.parent / "shared" / "data" / "train"
 SOURCE = TRAIN / "sun_hays80" / "village_sun_abdgedtspkcucrao.jpg"
@@ -76,8 +80,9 @@ def measure_size(source: Path, megapixels: float, folder: Path) -> dict:
     with Image.open(source) as opened:
         opened.convert("RGB").resize((width, height), Image.LANCZOS).save(image)
     g2d, decoded = folder / "photo.g2d", folder / "decoded.png"
-    encode = measure_process([*_f2dgs(), "encode", str(image), "-o", str(g2d), "--force"])
-    decode = measure_process([*_f2dgs(), "decode", str(g2d), "-o", str(decoded), "--force"])
+    limit = ["--max-pixels", str(width * height)] if width * height > MAX_PIXELS else []  # above the default
+    encode = measure_process([*_f2dgs(), "encode", str(image), "-o", str(g2d), "--force", *limit])
+    decode = measure_process([*_f2dgs(), "decode", str(g2d), "-o", str(decoded), "--force", *limit])
     pixels = np.asarray(Image.open(image).convert("RGB"))
     size = g2d.stat().st_size
     row = {
@@ -130,8 +135,9 @@ def main() -> None:
     parser.add_argument("--source", type=Path, default=SOURCE, help="the photograph to resize")
     parser.add_argument("--sizes", type=float, nargs="+", default=[0.4, 1.2, 3, 12, 24], help="megapixels")
     parser.add_argument("--out", type=Path, default=RESULTS / "large_images.json")
+    parser.add_argument("--add", action="store_true", help="add the sizes to the rows already in --out")
     args = parser.parse_args()
-    rows = []
+    rows = json.loads(args.out.read_text())["sizes"] if args.add else []
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         warm = ROOT / "tests" / "data" / "kodim23-384x256.png"  # compiles or loads the kernels: none is timed

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from . import __version__
+from .allocator import reusing_freed_memory
 from .choices import DEFAULT_GAUSSIANS, Backend, InitMethod
 from .container import write_g2d
 from .effort import DEFAULT_EFFORT, effort_level
@@ -109,7 +110,8 @@ def encode_image(
     seconds["init"] = time.perf_counter() - clock
 
     bits = options.bits or encoder_bit_depths(height, width, count)
-    fitted = finetune(initial, pixels, fit_config(options, count, height * width), backend=backend, on_step=on_step)
+    with reusing_freed_memory():  # every step allocates and frees the same picture-sized arrays
+        fitted = finetune(initial, pixels, fit_config(options, count, height * width), backend, on_step)
     seconds["fit"] = fitted.seconds
 
     clock = time.perf_counter()
@@ -118,7 +120,8 @@ def encode_image(
 
     clock = time.perf_counter()
     search = fitted.gaussians if options.bits is None else None  # bit depths the caller gave are kept
-    quantized = store_compactly(refine_codes(quantized, pixels, backend, options.effort, search))
+    with reusing_freed_memory():  # so does every band of the refinement
+        quantized = store_compactly(refine_codes(quantized, pixels, backend, options.effort, search))
     seconds["refine"] = time.perf_counter() - clock
 
     clock = time.perf_counter()

@@ -115,11 +115,9 @@ def encode_file(job: Job, settings: EncodeSettings, on_step: StepCallback | None
     """Encode one image file (or stdin) to its `.g2d` target (or stdout)."""
     import torch
 
-    from ..allocator import keep_freed_memory
     from ..imageio import load_image
     from ..rate import encode_at_rate
 
-    keep_freed_memory()
     image = load_image(_read(job), settings.max_pixels)
     height, width = image.pixels.shape[:2]
     warnings = ["alpha channel discarded"] if image.had_alpha else []
