@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
@@ -36,19 +38,31 @@ def test_bpp_lands_just_under_the_target(crop: torch.Tensor, bpp: float) -> None
     assert 0.9 * bpp <= actual <= bpp, actual
 
 
-def test_bpp_search_settles_when_the_size_grows_faster_than_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Size ∝ budget² from a first guess 20 % too high: scaling by the size ratio alone swings between
-    0.63 and 1.44 × the target for ever; the line between a fitting and an overshooting encode lands."""
+def _search(
+    monkeypatch: pytest.MonkeyPatch,
+    bpp: float,
+    first: int,
+    sizes: Callable[[int], int],
+    shape: tuple[int, int] = (512, 768),
+) -> tuple[list[int], int]:
+    """``encode_to_bpp`` of a picture of ``shape`` whose encodes at budget ``b`` take ``sizes(b)`` bytes, from a
+    first budget ``first``: ``(the budgets encoded, the size of the file kept)``."""
     budgets: list[int] = []
 
     def encode(pixels: torch.Tensor, options: EncodeOptions, on_step: object = None) -> EncodeResult:
         budgets.append(options.gaussians)
-        return EncodeResult(b"x" * (options.gaussians**2 // 100), options.gaussians, 30.0, 30.0, 1, Backend.CPU, {})
+        return EncodeResult(b"x" * sizes(options.gaussians), options.gaussians, 30.0, 30.0, 1, Backend.CPU, {})
 
     monkeypatch.setattr(rate, "encode_image", encode)
-    monkeypatch.setattr(rate, "_estimate_budget", lambda pixels, target, options: 1200)
-    pixels = torch.zeros(100, 100, 3)  # 8 bpp: 10,000 bytes
-    size = len(encode_to_bpp(pixels, 8.0, EncodeOptions()).data)
+    monkeypatch.setattr(rate, "_estimate_budget", lambda pixels, target, options: first)
+    size = len(encode_to_bpp(torch.zeros(*shape, 3), bpp, EncodeOptions()).data)
+    return budgets, size
+
+
+def test_bpp_search_settles_when_the_size_grows_faster_than_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Size ∝ budget² from a first guess 20 % too high: scaling by the size ratio alone swings between
+    0.63 and 1.44 × the target for ever; the line between a fitting and an overshooting encode lands."""
+    budgets, size = _search(monkeypatch, 8.0, 1200, lambda b: b**2 // 100, shape=(100, 100))  # 10,000 bytes
     assert 9_000 <= size <= 10_000, (budgets, size)
     assert len(budgets) == 3
 
@@ -56,18 +70,8 @@ def test_bpp_search_settles_when_the_size_grows_faster_than_the_budget(monkeypat
 def test_bpp_search_bounds_by_the_smallest_overshooting_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     """kodim05 at 0.8 bpp, effort 9: 8,398 Gaussians made a bigger file than 8,785 (pruning and fitting are not
     monotonic). The search kept 8,785 as its bound, tried 8,398 again, and ended at 0.74 × the target."""
-    budgets: list[int] = []
     measured = {6855: 29148, 8785: 39412, 8398: 40500}
-
-    def encode(pixels: torch.Tensor, options: EncodeOptions, on_step: object = None) -> EncodeResult:
-        budgets.append(options.gaussians)
-        size = measured.get(options.gaussians, 29148 + (options.gaussians - 6855) * 11352 // 1543)
-        return EncodeResult(b"x" * size, options.gaussians, 30.0, 30.0, 1, Backend.CPU, {})
-
-    monkeypatch.setattr(rate, "encode_image", encode)
-    monkeypatch.setattr(rate, "_estimate_budget", lambda pixels, target, options: 6855)
-    pixels = torch.zeros(512, 768, 3)  # 0.8 bpp: 39,321 bytes
-    size = len(encode_to_bpp(pixels, 0.8, EncodeOptions()).data)
+    budgets, size = _search(monkeypatch, 0.8, 6855, lambda b: measured.get(b, 29148 + (b - 6855) * 11352 // 1543))
     assert 0.9 * 39_321 <= size <= 39_321, (budgets, size)
     assert len(set(budgets)) == len(budgets), budgets
 
@@ -75,18 +79,8 @@ def test_bpp_search_bounds_by_the_smallest_overshooting_budget(monkeypatch: pyte
 def test_bpp_search_has_room_for_a_fifth_encode(monkeypatch: pytest.MonkeyPatch) -> None:
     """kodim13 at 1.2 bpp, effort 5: the first guess fell to 0.71 × the target and the fourth encode overshot by
     0.7 %, so four encodes ended at 0.899 ×; the fifth, between the last two, lands."""
-    budgets: list[int] = []
     measured = {10783: 41901, 14419: 63670, 13143: 53010, 13504: 59368}
-
-    def encode(pixels: torch.Tensor, options: EncodeOptions, on_step: object = None) -> EncodeResult:
-        budgets.append(options.gaussians)
-        size = measured.get(options.gaussians, 53010 + (options.gaussians - 13143) * 6358 // 361)
-        return EncodeResult(b"x" * size, options.gaussians, 30.0, 30.0, 1, Backend.CPU, {})
-
-    monkeypatch.setattr(rate, "encode_image", encode)
-    monkeypatch.setattr(rate, "_estimate_budget", lambda pixels, target, options: 10783)
-    pixels = torch.zeros(512, 768, 3)  # 1.2 bpp: 58,982 bytes
-    size = len(encode_to_bpp(pixels, 1.2, EncodeOptions()).data)
+    budgets, size = _search(monkeypatch, 1.2, 10783, lambda b: measured.get(b, 53010 + (b - 13143) * 6358 // 361))
     assert 0.9 * 58_982 <= size <= 58_982, (budgets, size)
     assert budgets[:4] == [10783, 14419, 13143, 13504], budgets
 

@@ -128,9 +128,7 @@ def render(
             ``TILE``), exactly as the whole picture has them; not differentiable. The cpu backend draws just
             those rows (its memory follows the rows); the others draw the whole picture and cut it.
     """
-    if height < 1 or width < 1:
-        raise ValueError(f"cannot render a {width}x{height} image")
-    _check_rows(rows, height)
+    _check_request(height, width, rows)
     chosen = resolve_backend(backend)
     if chosen is Backend.GMOD:
         gaussians = gaussians.to(device=gmod_backend.DEVICE)
@@ -145,9 +143,11 @@ def render(
         return _rasterizer(chosen)(projected)[rows[0] : rows[1]].contiguous()
 
 
-def _check_rows(rows: tuple[int, int] | None, height: int) -> None:
-    """``ValueError`` unless ``rows`` is ``None`` or ``(top, bottom)`` with ``0 ≤ top < bottom ≤ height`` and
-    ``top`` a multiple of ``TILE``."""
+def _check_request(height: int, width: int, rows: tuple[int, int] | None) -> None:
+    """``ValueError`` unless the picture is at least 1×1 and ``rows`` is ``None`` or ``(top, bottom)`` with
+    ``0 ≤ top < bottom ≤ height`` and ``top`` a multiple of ``TILE``."""
+    if height < 1 or width < 1:
+        raise ValueError(f"cannot render a {width}x{height} image")
     if rows is not None and not (0 <= rows[0] < rows[1] <= height and rows[0] % TILE == 0):
         raise ValueError(f"rows {rows} are not a band of a picture {height} rows high starting on a tile row")
 
@@ -166,9 +166,7 @@ def blend_weights(
     only chooses between ``cpu`` and ``torch``: ``gmod`` and ``auto`` mean the fastest CPU one. ``rows``:
     the pixels of those rows only, as in ``render``.
     """
-    if height < 1 or width < 1:
-        raise ValueError(f"cannot render a {width}x{height} image")
-    _check_rows(rows, height)
+    _check_request(height, width, rows)
     chosen = Backend(backend)
     if chosen is not Backend.TORCH:
         chosen = Backend.CPU if Backend.CPU in available_backends() else Backend.TORCH
