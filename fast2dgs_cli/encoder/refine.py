@@ -33,7 +33,10 @@ from ..jit import kernel
 from ..render import blend_weights
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute, rgb_to_stored
 
-__all__ = ["MAX_SWEEPS", "GaussianPixels", "PixelSelection", "Window", "refine_colours", "select_pixels"]
+__all__ = [
+    "MAX_SWEEPS", "GaussianPixels", "PixelSelection", "Window", "free_gaussians", "refine_colours", "select_pixels",
+    "window_rows",
+]  # fmt: skip
 
 MAX_SWEEPS = 10
 """Most coordinate-descent sweeps (the first few give most of the gain: see docs/encoder.md)."""
