@@ -52,7 +52,6 @@ def psnr(a: Tensor, b: Tensor) -> float:
     return math.inf if mse == 0 else -10.0 * math.log10(mse)
 
 
-
 def _nchw(image: Tensor) -> Tensor:
     return (_as_float(image) if image.dtype == torch.uint8 else image).permute(2, 0, 1)[None]
 

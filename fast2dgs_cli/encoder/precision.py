@@ -21,7 +21,7 @@ from ..container import write_g2d
 from ..gaussians import Gaussians
 from ..representation import MAX_BITS, BitDepths, QuantizedGaussians
 from .quantize import quantize
-from .refine import PixelSelection, Window, refine_colours, window_rows
+from .refine import PixelSelection, Window, refine_colours, row_span, window_rows
 from .refine_geometry import decoded_error
 
 __all__ = ["COLOUR_OFFSETS", "RD_SLOPE_DB", "best_colour_depth", "rd_score"]
@@ -76,6 +76,6 @@ def best_colour_depth(
 
 def _psnr(q: QuantizedGaussians, image: Tensor, backend: Backend | str, rows: tuple[int, int] | None) -> float:
     """PSNR of ``q``'s decoded float picture against ``image`` (peak 1), over the pixel rows ``rows`` if given."""
-    top, bottom = (0, q.height) if rows is None else rows
+    top, bottom = row_span(rows, q.height)
     mse = decoded_error(q, image, backend, rows) / ((bottom - top) * q.width * 3)
     return 10 * math.log10(1 / max(mse, 1e-20))

@@ -35,7 +35,7 @@ from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_
 
 __all__ = [
     "MAX_SWEEPS", "GaussianPixels", "PixelSelection", "Window", "free_gaussians", "refine_colours", "select_pixels",
-    "window_rows",
+    "row_span", "window_rows",
 ]  # fmt: skip
 
 MAX_SWEEPS = 10
@@ -61,6 +61,11 @@ class Window:
 def window_rows(window: Window | None) -> tuple[int, int] | None:
     """``(top, bottom)`` of ``window``; ``None`` (the whole picture) for no window."""
     return None if window is None else (window.top, window.bottom)
+
+
+def row_span(rows: tuple[int, int] | None, height: int) -> tuple[int, int]:
+    """``rows`` as ``(top, bottom)``, all ``height`` rows of the picture for ``None``."""
+    return (0, height) if rows is None else rows
 
 
 def free_gaussians(window: Window | None, count: int) -> np.ndarray:
@@ -149,7 +154,7 @@ def stored_target(q: QuantizedGaussians, image: Tensor, rows: tuple[int, int] | 
     colour codes live in; checks its size."""
     if tuple(image.shape) != (q.height, q.width, 3):
         raise ValueError(f"image is {tuple(image.shape)}, expected ({q.height}, {q.width}, 3)")
-    top, bottom = (0, q.height) if rows is None else rows
+    top, bottom = row_span(rows, q.height)
     pixels = image.detach().cpu().numpy()[top:bottom]
     target = np.empty(((bottom - top) * q.width, 3))
     for band in band_rows(bottom - top, q.width):  # float64 temporaries of one band at a time

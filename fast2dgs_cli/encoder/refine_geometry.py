@@ -36,7 +36,16 @@ from ..gaussians import dequantize
 from ..jit import kernel
 from ..render import EPS, render
 from ..representation import QuantizedAttribute, QuantizedGaussians, dequantize_attribute
-from .refine import GaussianPixels, Window, band_rows, free_gaussians, select_pixels, stored_target, window_rows
+from .refine import (
+    GaussianPixels,
+    Window,
+    band_rows,
+    free_gaussians,
+    row_span,
+    select_pixels,
+    stored_target,
+    window_rows,
+)
 
 __all__ = ["MAX_GEOMETRY_SWEEPS", "MIN_STRIPE_ROWS", "decoded_error", "refine_geometry"]
 
@@ -73,7 +82,7 @@ def refine_geometry(
     if q.count == 0:
         return q
     height, width = q.height, q.width
-    top = 0 if rows is None else rows[0]
+    top = row_span(rows, height)[0]
     geometry = (q.xy, q.scale, q.rotation)
     codes = np.concatenate([a.codes for a in geometry], axis=1).astype(np.int64)  # x, y, ln s1, ln s2, θ
     lo = np.concatenate([a.lo for a in geometry]).astype(np.float64)
@@ -126,7 +135,7 @@ def decoded_error(
     """
     import torch
 
-    top, bottom = (0, q.height) if rows is None else rows
+    top, bottom = row_span(rows, q.height)
     with torch.no_grad():
         picture = render(dequantize(q), q.height, q.width, backend, rows).cpu().numpy()
     target = image.detach().cpu().numpy()[top:bottom]

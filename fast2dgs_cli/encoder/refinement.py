@@ -128,8 +128,7 @@ def _at_chosen_colour_depth(
     in_core = (centres >= core[0]) & (centres < core[1])
     boxes = project(fitted.to(device="cpu"), height, width).tile_box.numpy()
     members, rows = _window_members(boxes, in_core, np.ones(len(fitted), np.bool_), core, height)
-    picked = torch.from_numpy(members)
-    part = Gaussians(*(getattr(fitted, name)[picked] for name in ("xy", "scale", "rotation", "color")))
+    part = fitted.select(torch.from_numpy(members))
     bits = BitDepths(q.xy.bits, q.scale.bits, q.rotation.bits, q.color.bits)
     quantized = quantize(part, height, width, bits)  # its own order and grids: the free ones found again
     centre = _centre_rows(quantized)
