@@ -1,7 +1,7 @@
 """Projection and tile binning: the single source of truth for f2dgs's pixel conventions.
 
 Every backend renders from what this module computes, in float32, exactly as gmod's
-``project_gaussians_2d_scale_rot`` does (gmod-spec §2, ``formats/g2d.md`` §Rendering):
+``project_gaussians_2d_scale_rot`` does (``formats/g2d.md`` §10.1):
 
 * centre ``p = (x·W, y·H)`` in pixels; pixel ``(i, j)`` is evaluated at the integer point ``(j, i)``;
 * ``Σ = R·diag(s1², s2²)·Rᵀ`` with ``R = [[cos θ, sin θ], [−sin θ, cos θ]]``;
