@@ -1,9 +1,10 @@
 """Whole-process decode cost: ``f2dgs decode`` of Kodak `.g2d` files against Pillow's AVIF decode.
 
 Each run is a fresh process (start-up, imports, kernel loading from numba's cache, parse, render, PNG write),
-as a user meets it. Rounds interleave the two commands so that host noise hits both alike. For each file:
-median wall time and the median peak resident memory (``ru_maxrss`` of the process). The AVIF file is Pillow's
-AVIF at the highest quality within the `.g2d` file's bytes; its command opens, decodes and writes the same PNG.
+as a user meets it. Rounds interleave the two commands and the images, so that host noise hits all alike. For
+each file: median wall time and the median peak resident memory (``ru_maxrss`` of the process). The AVIF file
+is Pillow's AVIF at the highest quality within the `.g2d` file's bytes; its command opens, decodes and writes
+the same PNG.
 
 Run it with the Python of an install made as the README makes it (``pip install .``, no extras): numba imports
 SciPy whenever SciPy is installed (the ``bench`` extra brings it), which adds about a tenth of a second.
@@ -59,26 +60,30 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         subprocess.run([*_f2dgs(), "decode", "--help"], check=True, capture_output=True)
+        commands = {}
         for name in args.images:
             g2d, avif, size = _prepare(args.kodak / f"{name}.png", folder)
-            commands = {
+            commands[name] = (size, avif.stat().st_size, {
                 "f2dgs": [*_f2dgs(), "decode", str(g2d), "-o", str(folder / "out.png"), "--force"],
                 "avif": [sys.executable, "-c", AVIF_DECODE, str(avif), str(folder / "avif.png")],
-            }
-            measure_process(commands["f2dgs"])  # the first load after an encode may still warm the page cache
-            runs = {codec: [] for codec in commands}
-            for _ in range(args.rounds):
-                for codec, command in commands.items():
-                    runs[codec].append(measure_process(command))
-            row = {"image": name, "g2d_bytes": size, "avif_bytes": avif.stat().st_size}
-            for codec, measured in runs.items():
+            })
+            measure_process(commands[name][2]["f2dgs"])  # the first load after an encode may still warm the cache
+        runs = {name: {codec: [] for codec in codecs} for name, (_, _, codecs) in commands.items()}
+        for _ in range(args.rounds):  # images interleaved too, so that a slow phase of the host hits all alike
+            for name, (_, _, codecs) in commands.items():
+                for codec, command in codecs.items():
+                    runs[name][codec].append(measure_process(command))
+        for name, (size, avif_bytes, codecs) in commands.items():
+            row = {"image": name, "g2d_bytes": size, "avif_bytes": avif_bytes}
+            for codec in codecs:
+                measured = runs[name][codec]
                 row[codec] = {
                     "wall_s_median": statistics.median(w for w, _ in measured),
                     "wall_s": [round(w, 4) for w, _ in measured],
                     "peak_mib_median": statistics.median(m for _, m in measured),
                 }
             rows.append(row)
-            print(name, {c: (round(row[c]["wall_s_median"], 3), round(row[c]["peak_mib_median"], 1)) for c in runs})
+            print(name, {c: (round(row[c]["wall_s_median"], 3), round(row[c]["peak_mib_median"], 1)) for c in codecs})
     write_json(args.out, {"rounds": args.rounds, "images": rows, "machine": machine_info()})
 
 

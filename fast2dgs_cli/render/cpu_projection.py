@@ -23,7 +23,7 @@ _F = np.float32
 
 @kernel(parallel=True, error_model="numpy")
 def _project_kernel(xy, scale, cos, sin, width, height, tiles_x, tiles_y, xys, conics, radii, box):  # pragma: no cover
-    """``project``'s float32 arithmetic per Gaussian: centres, conics, radii and tile boxes (``formats/g2d.md`` §10.1)."""
+    """``project``'s float32 arithmetic per Gaussian: centres, conics, radii, tile boxes (``formats/g2d.md`` §10.1)."""
     tiles_x, tiles_y = _F(tiles_x), _F(tiles_y)
     for g in prange(xy.shape[0]):
         px, py = xy[g, 0] * _F(width), xy[g, 1] * _F(height)
