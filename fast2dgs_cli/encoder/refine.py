@@ -202,9 +202,11 @@ def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top,
 
     ``ids`` … ``weight_of`` are the fields of a ``PixelSelection``. The three stored channels are independent
     problems (a move in one leaves the others' residuals alone), so they run in parallel, each to the same codes
-    it would reach beside the others.
+    it would reach beside the others. Luma, the longest, comes last: on two threads it then runs alone while the
+    other thread takes both chromas.
     """
-    for c in prange(3):
+    for i in prange(3):
+        c = 2 - i
         column = codes[:, c]
         _descend_channel(
             ids, start, pixel_of, weight_of, target[:, c], values[:, c], column, steps[c], top, max_sweeps, free
