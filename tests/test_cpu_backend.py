@@ -295,6 +295,17 @@ def test_binning_matches_bin_tiles(height: int, width: int) -> None:
     assert np.array_equal(owner[bins.home], bins.ids)
 
 
+@pytest.mark.parametrize("tiles", [0, 1, 31, 32, 33, 1536, 47_000])
+def test_tile_order_visits_every_tile_once_in_runs_of_consecutive_tiles(tiles: int) -> None:
+    order = cpu_kernels._tile_order(tiles)
+    assert np.array_equal(np.sort(order), np.arange(tiles))
+    run = cpu_kernels._TILE_RUN
+    inside = np.flatnonzero(order % run != 0)  # every tile but a run's first follows its predecessor
+    assert np.array_equal(order[inside], order[inside - 1] + 1)
+    if tiles > 2 * run:  # the runs themselves are scattered
+        assert np.count_nonzero(np.diff(order) != 1) >= tiles // run - 1
+
+
 @pytest.mark.parametrize("kind", ["random", "degenerate", "fitted", "sparse"])
 @pytest.mark.parametrize("rows", [16, 32, 48])
 def test_bands_render_the_rows_of_the_whole_picture_bit_for_bit(kind: str, rows: int) -> None:

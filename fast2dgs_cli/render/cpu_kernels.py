@@ -56,6 +56,7 @@ _BOX_CUT = SIGMA_CUTOFF * (1.0 + 1e-4) + 1e-3  # float64 σ bound used for the e
 _BLOCK_CUT = SIGMA_CUTOFF * 1.01  # float64 lower bound of σ over a 4×4 block above which it is skipped
 _CULL_CONDITION = 1000.0  # largest conic condition number for which that bound is used
 _BIN_CHUNKS = 8  # ranges of Gaussians binned in parallel (any count gives the same lists)
+_TILE_RUN = 32  # consecutive tiles a chunk renders in a row (``_tile_order``)
 WIDE_SIMD = "+avx512f" in _target_features().split(",")
 """Whether the kernels' target has 16-float vectors and 32 vector registers (AVX-512). Elsewhere (AVX2, NEON) the
 selection pass keeps its rows for 8 lanes at a time (``_keep_smallest``): all 16 lanes' would spill."""
@@ -925,11 +926,16 @@ class Bins:
 
 
 def _tile_order(n_tiles: int) -> np.ndarray:
-    """A fixed permutation scattering neighbouring tiles (whose costs are alike) across the thread chunks."""
-    stride = max(1, int(n_tiles * 0.6180339887))
-    while math.gcd(stride, n_tiles) != 1:
+    """The order the threads' chunks take the tiles in: runs of ``_TILE_RUN`` consecutive (row-major) tiles, which
+    share Gaussians, image rows and memory pages, in a fixed permutation of the runs that scatters neighbouring
+    runs (whose costs are alike) across the chunks."""
+    runs = -(-n_tiles // _TILE_RUN)
+    stride = max(1, int(runs * 0.6180339887))
+    while math.gcd(stride, runs) != 1:
         stride += 1
-    return (np.arange(n_tiles, dtype=np.int64) * stride) % max(n_tiles, 1)
+    firsts = (np.arange(runs, dtype=np.int64) * stride) % max(runs, 1) * _TILE_RUN
+    order = (firsts[:, None] + np.arange(_TILE_RUN, dtype=np.int64)).ravel()
+    return order[order < n_tiles]
 
 
 def forward(
