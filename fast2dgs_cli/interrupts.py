@@ -28,6 +28,7 @@ def raise_if_interrupted() -> None:
 
 def quiet_unraisable(event: sys.UnraisableHookArgs) -> None:
     """``sys.unraisablehook`` that says nothing of an interrupt landing where Python cannot raise it (a C
-    callback in numba's compiler): the process still ends as the signal asks."""
-    if not isinstance(event.exc_value, KeyboardInterrupt):
+    callback in numba's compiler), nor, once a signal arrived, of a finalizer failing on an object the
+    interrupt left half closed (llvmlite's): the process still ends as the signal asks."""
+    if not isinstance(event.exc_value, KeyboardInterrupt) and not received:
         sys.__unraisablehook__(event)

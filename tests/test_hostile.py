@@ -189,6 +189,25 @@ def test_a_full_or_closed_stdout_ends_with_one_line(tmp_path: Path, small_png: P
     _one_error_line(done.stderr, "cannot write to stdout: it is closed")
 
 
+def test_finalizer_errors_are_silent_after_a_signal_and_shown_before(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An interrupt can leave an object half closed, whose finalizer then fails: say nothing of that."""
+    from fast2dgs_cli import interrupts
+
+    class HalfClosed:
+        def __del__(self) -> None:
+            raise AttributeError("'ValueRef' object has no attribute '_as_parameter_'")
+
+    monkeypatch.setattr(sys, "unraisablehook", interrupts.quiet_unraisable)
+    monkeypatch.setattr(interrupts, "received", [signal.SIGTERM])
+    HalfClosed()
+    assert "_as_parameter_" not in capsys.readouterr().err
+    monkeypatch.setattr(interrupts, "received", [])
+    HalfClosed()
+    assert "_as_parameter_" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("signum", "code", "cache"), [(signal.SIGINT, 130, "warm"), (signal.SIGTERM, 143, "warm"),
                                                        (signal.SIGINT, 130, "empty")])  # fmt: skip
 def test_an_interrupt_at_any_moment_ends_cleanly(
