@@ -60,30 +60,31 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         subprocess.run([*_f2dgs(), "decode", "--help"], check=True, capture_output=True)
-        commands = {}
+        commands, sizes = {}, {}
         for name in args.images:
             g2d, avif, size = _prepare(args.kodak / f"{name}.png", folder)
-            commands[name] = (size, avif.stat().st_size, {
+            sizes[name] = {"g2d_bytes": size, "avif_bytes": avif.stat().st_size}
+            commands[name] = {
                 "f2dgs": [*_f2dgs(), "decode", str(g2d), "-o", str(folder / "out.png"), "--force"],
                 "avif": [sys.executable, "-c", AVIF_DECODE, str(avif), str(folder / "avif.png")],
-            })
-            measure_process(commands[name][2]["f2dgs"])  # the first load after an encode may still warm the cache
-        runs = {name: {codec: [] for codec in codecs} for name, (_, _, codecs) in commands.items()}
+            }
+            measure_process(commands[name]["f2dgs"])  # the first load after an encode may still warm the cache
+        runs = {name: {codec: [] for codec in codecs} for name, codecs in commands.items()}
         for _ in range(args.rounds):  # images interleaved too, so that a slow phase of the host hits all alike
-            for name, (_, _, codecs) in commands.items():
+            for name, codecs in commands.items():
                 for codec, command in codecs.items():
                     runs[name][codec].append(measure_process(command))
-        for name, (size, avif_bytes, codecs) in commands.items():
-            row = {"image": name, "g2d_bytes": size, "avif_bytes": avif_bytes}
-            for codec in codecs:
-                measured = runs[name][codec]
+        for name, measured_by_codec in runs.items():
+            row = {"image": name, **sizes[name]}
+            for codec, measured in measured_by_codec.items():
                 row[codec] = {
                     "wall_s_median": statistics.median(w for w, _ in measured),
                     "wall_s": [round(w, 4) for w, _ in measured],
                     "peak_mib_median": statistics.median(m for _, m in measured),
                 }
             rows.append(row)
-            print(name, {c: (round(row[c]["wall_s_median"], 3), round(row[c]["peak_mib_median"], 1)) for c in codecs})
+            medians = {c: (round(row[c]["wall_s_median"], 3), round(row[c]["peak_mib_median"], 1)) for c in runs[name]}
+            print(name, medians)
     write_json(args.out, {"rounds": args.rounds, "images": rows, "machine": machine_info()})
 
 
