@@ -158,6 +158,33 @@ def _encode_speed_table(data: dict, name: str) -> str:
     return "\n".join(lines)
 
 
+def encode_command_table() -> str:
+    """The whole command over the Kodak images (written by encode_command.py)."""
+    path = RESULTS / "encode_command.json"
+    if not path.exists():
+        return "_No results yet: run `python benchmarks/encode_command.py`._"
+    data = json.loads(path.read_text())
+    s, probes = data["settings"], data["import_torch_s"]
+    rows = data["images"]
+    return "\n".join(
+        [
+            f"`encode_command.json`: {describe_machine(data['machine'])}, torch {data['machine']['torch']}.\n",
+            "| settings | images | runs each | median wall s | fastest / slowest image s | images ≤ 5 s | peak MiB |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            (
+                f"| quality {s['quality']}, effort {s['effort']} | {len(rows)} | {s['rounds']} | "
+                f"{data['median_wall_s']:.2f} | {data['min_wall_s']:.2f} / {data['max_wall_s']:.2f} | "
+                f"{data['images_at_most_5_s']} | {data['max_peak_mib']:.0f} |"
+            ),
+            (
+                f"\nEach image's figure is the median of its runs; the median is over the images. A fresh "
+                f'`python -c "import torch"` timed before, between and after the rounds took '
+                f"{min(probes):.2f}–{max(probes):.2f} s: how fast the shared host was meanwhile."
+            ),
+        ]
+    )
+
+
 def _reference_lines(refs: list[dict]) -> list[str]:
     """The torch reference backend's encodes against the cpu ones: per image, or a summary for many images."""
     if len(refs) <= 3:
@@ -606,6 +633,7 @@ DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
         "entropy-coders": entropy_coders_table,
         "render-speed": render_speed_table,
         "encode-speed": encode_speed_table,
+        "encode-command": encode_command_table,
         "decode-speed": decode_speed_table,
         "decode-limits": decode_limits_table,
         "large-images": large_images_table,
