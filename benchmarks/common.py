@@ -25,6 +25,7 @@ __all__ = [
     "RESULTS",
     "ROOT",
     "add_kodak_arguments",
+    "f2dgs_command",
     "kodak_files",
     "load_image",
     "machine_info",
@@ -39,6 +40,13 @@ def add_kodak_arguments(parser: argparse.ArgumentParser, limit: int | None = Non
     parser.add_argument("--kodak", type=Path, default=KODAK, help="folder of the Kodak PNG images")
     if limit is not None:
         parser.add_argument("--limit", type=int, default=limit, help="number of Kodak images (in name order)")
+
+
+def f2dgs_command() -> list[str]:
+    """The ``f2dgs`` command of the environment running this script, as a user runs it: its console script,
+    or ``python -m fast2dgs_cli`` (the same entry point) where the script is not installed."""
+    script = Path(sys.executable).with_name("f2dgs")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "fast2dgs_cli"]
 
 
 def kodak_files(folder: Path, limit: int | None = None) -> list[Path]:

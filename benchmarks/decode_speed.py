@@ -21,14 +21,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import KODAK, RESULTS, machine_info, measure_process, write_json
+from common import KODAK, RESULTS, f2dgs_command, machine_info, measure_process, write_json
 
 AVIF_DECODE = "import sys; from PIL import Image; Image.open(sys.argv[1]).convert('RGB').save(sys.argv[2])"
-
-
-def _f2dgs() -> list[str]:
-    script = Path(sys.executable).with_name("f2dgs")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "fast2dgs_cli"]
 
 
 def _prepare(image: Path, folder: Path) -> tuple[Path, Path, int]:
@@ -39,7 +34,7 @@ def _prepare(image: Path, folder: Path) -> tuple[Path, Path, int]:
     from fast2dgs_cli.baselines import BASELINES, encode_within
 
     g2d = folder / f"{image.stem}.g2d"
-    subprocess.run([*_f2dgs(), "encode", str(image), "-o", str(g2d), "--force"], check=True, capture_output=True)
+    subprocess.run([*f2dgs_command(), "encode", str(image), "-o", str(g2d), "--force"], check=True, capture_output=True)
     pixels = np.asarray(Image.open(image).convert("RGB"))
     avif = encode_within(BASELINES["avif"], pixels, g2d.stat().st_size)
     if avif is None:
@@ -59,13 +54,13 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        subprocess.run([*_f2dgs(), "decode", "--help"], check=True, capture_output=True)
+        subprocess.run([*f2dgs_command(), "decode", "--help"], check=True, capture_output=True)
         commands, sizes = {}, {}
         for name in args.images:
             g2d, avif, size = _prepare(args.kodak / f"{name}.png", folder)
             sizes[name] = {"g2d_bytes": size, "avif_bytes": avif.stat().st_size}
             commands[name] = {
-                "f2dgs": [*_f2dgs(), "decode", str(g2d), "-o", str(folder / "out.png"), "--force"],
+                "f2dgs": [*f2dgs_command(), "decode", str(g2d), "-o", str(folder / "out.png"), "--force"],
                 "avif": [sys.executable, "-c", AVIF_DECODE, str(avif), str(folder / "avif.png")],
             }
             measure_process(commands[name]["f2dgs"])  # the first load after an encode may still warm the cache

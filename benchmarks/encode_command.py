@@ -22,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import RESULTS, add_kodak_arguments, kodak_files, machine_info, measure_process, write_json
+from common import RESULTS, add_kodak_arguments, f2dgs_command, kodak_files, machine_info, measure_process, write_json
 
 
 def probe_seconds(reps: int = 3) -> float:
@@ -41,21 +41,18 @@ def main() -> None:
     from fast2dgs_cli.effort import DEFAULT_EFFORT
 
     files = kodak_files(args.kodak, args.limit)
-    walls: dict[str, list[float]] = {file.stem: [] for file in files}
-    peaks: dict[str, list[float]] = {file.stem: [] for file in files}
+    runs: dict[str, list[tuple[float, float]]] = {file.stem: [] for file in files}  # (wall s, peak MiB)
     probes = [probe_seconds()]
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         for round_index in range(args.rounds):
             for file in files:
-                command = [sys.executable, "-m", "fast2dgs_cli", "encode", str(file), "-o", f"{tmp}/out.g2d", "--force"]
-                wall, peak = measure_process(command)
-                walls[file.stem].append(wall)
-                peaks[file.stem].append(peak)
+                wall, peak = measure_process([*f2dgs_command(), "encode", str(file), "-o", f"{tmp}/out.g2d", "--force"])
+                runs[file.stem].append((wall, peak))
                 print(f"round {round_index + 1} {file.stem}: {wall:.2f} s, {peak:.0f} MiB", flush=True)
             probes.append(probe_seconds())
             print(f"  import torch: {probes[-1]:.2f} s", flush=True)
-    per_image = {stem: statistics.median(values) for stem, values in walls.items()}
+    per_image = {stem: statistics.median(wall for wall, _ in measured) for stem, measured in runs.items()}
     summary = {
         "name": "encode_command",
         "description": "f2dgs encode IMAGE -o OUT at the defaults, fresh processes, kernels cached",
@@ -66,11 +63,16 @@ def main() -> None:
         "min_wall_s": min(per_image.values()),
         "max_wall_s": max(per_image.values()),
         "images_at_most_5_s": sum(value <= 5.0 for value in per_image.values()),
-        "max_peak_mib": max(max(values) for values in peaks.values()),
+        "max_peak_mib": max(peak for measured in runs.values() for _, peak in measured),
         "import_torch_s": probes,
         "images": [
-            {"image": stem, "wall_s": walls[stem], "peak_mib": peaks[stem], "median_wall_s": per_image[stem]}
-            for stem in walls
+            {
+                "image": stem,
+                "wall_s": [wall for wall, _ in measured],
+                "peak_mib": [peak for _, peak in measured],
+                "median_wall_s": per_image[stem],
+            }
+            for stem, measured in runs.items()
         ],
     }
     write_json(args.out, summary)

@@ -23,11 +23,10 @@ import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, ROOT, machine_info, measure_process, write_json
+from common import RESULTS, ROOT, f2dgs_command, machine_info, measure_process, write_json
 
 from fast2dgs_cli.imageio import MAX_PIXELS
 
@@ -35,10 +34,6 @@ TRAIN = ROOT.parent / "shared" / "data" / "train"
 SOURCE = TRAIN / "sun_hays80" / "village_sun_abdgedtspkcucrao.jpg"
 UPSCALED_DECODE_LIMIT = 12.5e6
 """The ``--scale 2`` decode is of the largest file of at most this many pixels (a 48-megapixel output)."""
-
-
-def _f2dgs() -> list[str]:
-    return [sys.executable, "-m", "fast2dgs_cli"]
 
 
 def size_for(megapixels: float) -> tuple[int, int]:
@@ -81,8 +76,8 @@ def measure_size(source: Path, megapixels: float, folder: Path) -> dict:
         opened.convert("RGB").resize((width, height), Image.LANCZOS).save(image)
     g2d, decoded = folder / "photo.g2d", folder / "decoded.png"
     limit = ["--max-pixels", str(width * height)] if width * height > MAX_PIXELS else []  # above the default
-    encode = measure_process([*_f2dgs(), "encode", str(image), "-o", str(g2d), "--force", *limit])
-    decode = measure_process([*_f2dgs(), "decode", str(g2d), "-o", str(decoded), "--force", *limit])
+    encode = measure_process([*f2dgs_command(), "encode", str(image), "-o", str(g2d), "--force", *limit])
+    decode = measure_process([*f2dgs_command(), "decode", str(g2d), "-o", str(decoded), "--force", *limit])
     pixels = np.asarray(Image.open(image).convert("RGB"))
     size = g2d.stat().st_size
     row = {
@@ -99,7 +94,7 @@ def measure_size(source: Path, megapixels: float, folder: Path) -> dict:
         "baselines": _baselines(pixels, size),
     }
     if width * height <= UPSCALED_DECODE_LIMIT:
-        big = measure_process([*_f2dgs(), "decode", str(g2d), "-o", str(decoded), "--force", "--scale", "2",
+        big = measure_process([*f2dgs_command(), "decode", str(g2d), "-o", str(decoded), "--force", "--scale", "2",
                         "--max-pixels", str(4 * width * height)])  # fmt: skip
         row["decode_x2"] = {"megapixels": round(4 * width * height / 1e6, 2), "s": round(big[0], 3),
                             "peak_mib": round(big[1], 1)}  # fmt: skip
@@ -141,7 +136,7 @@ def main() -> None:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
         warm = ROOT / "tests" / "data" / "kodim23-384x256.png"  # compiles or loads the kernels: none is timed
-        subprocess.run([*_f2dgs(), "encode", str(warm), "-o", f"{scratch}/warm.g2d", "-n", "300"], check=True)
+        subprocess.run([*f2dgs_command(), "encode", str(warm), "-o", f"{scratch}/warm.g2d", "-n", "300"], check=True)
         for megapixels in args.sizes:
             rows.append(measure_size(args.source, megapixels, Path(scratch)))
             print({key: value for key, value in rows[-1].items() if key != "baselines"}, rows[-1]["baselines"])
