@@ -205,34 +205,54 @@ def _descend(ids, start, pixel_of, weight_of, target, values, codes, steps, top,
     it would reach beside the others. Luma, the longest, comes last: on two threads it then runs alone while the
     other thread takes both chromas.
     """
+    residual = _residuals(ids, start, weight_of, target, values)
     for i in prange(3):
         c = 2 - i
         column = codes[:, c]
-        _descend_channel(
-            ids, start, pixel_of, weight_of, target[:, c], values[:, c], column, steps[c], top, max_sweeps, free
-        )
+        _descend_channel(ids, start, pixel_of, weight_of, residual[c], column, steps[c], top, max_sweeps, free)
 
 
 @kernel()
-def _descend_channel(ids, start, pixel_of, weight_of, target, values, codes, step, top, max_sweeps, free):
-    """``_descend`` of one channel: ``target`` [P], ``values`` and ``codes`` [N] (``codes`` changed in place)."""
-    n = codes.shape[0]
-    residual = target.copy()  # target − current picture
+def _residuals(ids, start, weight_of, target, values):  # pragma: no cover - compiled
+    """``target − picture`` [3, P] (a channel a row) of the colours ``values`` [N, 3]: one pass for the three
+    channels, each pixel's terms subtracted in its selection order."""
+    n = values.shape[0]
+    residual = np.ascontiguousarray(target.T)
     cursor = start[:n].copy()  # pixels in ascending order meet each Gaussian's entries in their order
     for p in range(ids.shape[0]):
-        for k in range(ids.shape[1]):  # each pixel's selection order, as the blend weights list it
+        for k in range(ids.shape[1]):
             g = ids[p, k]
             if g >= 0:
-                residual[p] -= weight_of[cursor[g]] * values[g]
+                w = weight_of[cursor[g]]
+                residual[0, p] -= w * values[g, 0]
+                residual[1, p] -= w * values[g, 1]
+                residual[2, p] -= w * values[g, 2]
                 cursor[g] += 1
-    stale = free.copy()  # a Gaussian is revisited only after a code it shares a pixel with moved
+    return residual
+
+
+@kernel()
+def _descend_channel(ids, start, pixel_of, weight_of, residual, codes, step, top, max_sweeps, free):
+    """``_descend`` of one channel from its ``residual`` [P] (changed in place, as ``codes`` [N] is).
+
+    While many codes move, a sweep visits every free Gaussian; once few do, only those sharing a pixel with a
+    moved code since their last visit (``_mark_neighbours``: ``TOP_K`` reads an entry, dearer than a visit's
+    one). A Gaussian nothing near moved since its visit would find the same code again, so both ways reach the
+    same codes.
+    """
+    n = codes.shape[0]
+    visit = free.copy()
+    moved = np.zeros(n, np.bool_)
+    tracking = False
     sweeps = 0
-    while sweeps < max_sweeps and stale.any():
+    while sweeps < max_sweeps and visit.any():
         sweeps += 1
+        moved_entries = 0
         for g in range(n):
-            if not stale[g]:
+            if not visit[g]:
                 continue
-            stale[g] = False
+            if tracking:
+                visit[g] = False
             energy, pull = 0.0, 0.0
             for e in range(start[g], start[g + 1]):
                 w = weight_of[e]
@@ -248,7 +268,31 @@ def _descend_channel(ids, start, pixel_of, weight_of, target, values, codes, ste
             shift = delta * step
             for e in range(start[g], start[g + 1]):
                 residual[pixel_of[e]] -= weight_of[e] * shift
-            for e in range(start[g], start[g + 1]):
-                for k in range(ids.shape[1]):
-                    if ids[pixel_of[e], k] >= 0 and free[ids[pixel_of[e], k]]:
-                        stale[ids[pixel_of[e], k]] = True
+            moved_entries += start[g + 1] - start[g]
+            if tracking:
+                _mark_neighbours(g, ids, start, pixel_of, free, visit)
+            else:
+                moved[g] = True
+        if tracking:
+            continue
+        if moved_entries == 0:
+            break
+        if moved_entries * ids.shape[1] < start[n]:  # few moved: from now on, visit only where something did
+            tracking = True
+            visit[:] = False
+            for g in range(n):
+                if moved[g]:
+                    _mark_neighbours(g, ids, start, pixel_of, free, visit)
+        else:
+            moved[:] = False
+
+
+@kernel()
+def _mark_neighbours(g, ids, start, pixel_of, free, visit):  # pragma: no cover - compiled
+    """Mark for a visit every free Gaussian selected at one of ``g``'s pixels (``g`` itself included)."""
+    for e in range(start[g], start[g + 1]):
+        p = pixel_of[e]
+        for k in range(ids.shape[1]):
+            h = ids[p, k]
+            if h >= 0 and free[h]:
+                visit[h] = True
