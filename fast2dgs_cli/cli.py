@@ -372,7 +372,8 @@ def encode(
         raise typer.BadParameter(str(error), param_hint="rate") from None
     runner = _runner(workers, ray, ray_address, cpus_per_worker, gpus_per_worker)
     jobs = batch.plan_encode(_batch_inputs(inputs, from_list), output, force)
-    _prepare_encoder(settings)
+    if not all(job.error for job in jobs):  # a refused output is reported at once, without loading the encoder
+        _prepare_encoder(settings)
     manifest = manifest or batch.default_manifest(jobs, output)
     _exit_if_failed(_run(jobs, batch.EncodeWork(settings), "encoding", runner, manifest))
 

@@ -188,6 +188,18 @@ def test_existing_output_is_refused_without_force(tmp_path: Path, encoded: Path)
     assert encoded.read_bytes() != before
 
 
+def test_refused_output_is_reported_before_the_encoder_loads(tmp_path: Path) -> None:
+    source, target = _png(tmp_path / "a.png"), tmp_path / "a.g2d"
+    target.write_bytes(b"kept")
+    command = [sys.executable, "-X", "importtime", "-m", "fast2dgs_cli", "encode", str(source), "-o", str(target)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 1 and f"{target} exists (use --force to overwrite)" in done.stderr
+    assert target.read_bytes() == b"kept"
+    modules = _imported(done.stderr)
+    assert "fast2dgs_cli.cli" in modules
+    assert not [m for m in modules if m in ("torch", "numba") or m.startswith("fast2dgs_cli.encoder")]
+
+
 def test_same_seed_gives_same_bytes(tmp_path: Path) -> None:
     source = _png(tmp_path / "s.png")
     for name in ("one", "two"):
