@@ -211,21 +211,33 @@ def _stripe_phases(
 @kernel()
 def _picture_sums(values, colours, start, pixel_of, width, height, top, pixels, eps):  # pragma: no cover
     """``raw`` [entries] each entry's ``exp(−σ)``, ``total`` [P] ``Σ u + EPS`` and ``blend`` [P, 3] ``Σ u·c``
-    over the ``pixels`` pixels from row ``top`` (pixel ``p`` at ``(p mod W, top + p div W)``)."""
+    over the ``pixels`` pixels from row ``top`` (pixel ``p`` at ``(p mod W, top + p div W)``): the weights in
+    parallel, then summed in Gaussian order."""
     n = values.shape[0]
-    screen = np.empty(5)
-    raw = np.empty(start[n])
+    raw = _raw_weights(values, start, pixel_of, width, height, top)
     total = np.full(pixels, eps)
     blend = np.zeros((pixels, 3))
     for g in range(n):
-        _screen(values[g], width, height, screen)
         for e in range(start[g], start[g + 1]):
             p = pixel_of[e]
-            raw[e] = _raw_weight(screen, p % width, top + p // width)
             total[p] += raw[e]
             for c in range(3):
                 blend[p, c] += raw[e] * colours[g, c]
     return raw, total, blend
+
+
+@kernel(parallel=True)
+def _raw_weights(values, start, pixel_of, width, height, top):  # pragma: no cover - compiled
+    """Each entry's ``exp(−σ)`` [entries]: Gaussian ``g``'s at its pixels ``pixel_of[start[g]:start[g+1]]``."""
+    n = values.shape[0]
+    raw = np.empty(start[n])
+    for g in prange(n):
+        screen = np.empty(5)
+        _screen(values[g], width, height, screen)
+        for e in range(start[g], start[g + 1]):
+            p = pixel_of[e]
+            raw[e] = _raw_weight(screen, p % width, top + p // width)
+    return raw
 
 
 @kernel(parallel=True)
