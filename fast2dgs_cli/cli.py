@@ -238,9 +238,15 @@ def _run(
         tasks: dict[int, object] = {}
 
         def on_start(job: batch.Job):
-            task = progress.add_task(escape(f"{label} {job.name}"), total=None)
+            name = escape(f"{label} {job.name}")
+            task = progress.add_task(name, total=None)
             tasks[id(job)] = task
-            return lambda step, total, _: progress.update(task, completed=step, total=total)
+
+            def on_step(step: int, total: int, _: float) -> None:  # the codes are refined once the fit is done
+                stage = "fitting" if step < total else "refining"
+                progress.update(task, completed=step, total=total, description=f"{name} ({stage})")
+
+            return on_step
 
         def on_done(result: batch.FileResult) -> None:
             if id(result.job) in tasks:
