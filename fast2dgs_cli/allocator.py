@@ -5,9 +5,9 @@ glibc's ``malloc`` serves blocks above its mmap threshold (which adapts only up 
 the picture-sized blocks of a photo) with fresh pages from the kernel and returns them on ``free``, and it trims
 freed memory at the top of its heap, so the next step pays a page fault for every page of them. Inside
 ``reusing_freed_memory`` both thresholds are raised, so that the same memory serves the next step; on the way
-out they are set where glibc's adaptive ones end up and the kept memory goes back to the system. Stages that
-allocate many different sizes (the prior networks' windows, in threads of their own) keep the default policy:
-kept memory would only add to their peak. The setting is the process's, so other threads share it meanwhile.
+out they are set where glibc's adaptive ones end up and the kept memory goes back to the system. The prior's
+stage uses it around its network calls only: the sampling after them allocates other sizes, which kept memory
+would only add to. The setting is the process's, so other threads share it meanwhile.
 What it gains: docs/encoder.md, "Large pictures".
 """
 

@@ -3,6 +3,7 @@ sampling, the weights registry, and ``--init prior`` from the command line."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 
@@ -311,3 +312,18 @@ def test_windows_give_the_whole_image_answer(monkeypatch: pytest.MonkeyPatch) ->
     torch.testing.assert_close(tiled[1], whole[1], rtol=0, atol=2e-5)
     monkeypatch.setattr(predict, "NET_HALO", 32)  # less context than the receptive field: visibly different
     assert float((predict.attributes_at(image, 2000, models, rows, cols) - whole[1]).abs().max()) > 0.1
+
+
+def test_windows_keep_freed_memory_only_where_glibc_would_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 12 MP picture's windows (1216×1216 with their context) make 47 MB activations, above the largest block
+    glibc keeps for reuse by itself: the networks then run with freed memory kept. A Kodak-sized picture's
+    activations (13 MB) stay under it, and the policy is left alone."""
+    models = predict.default_models()
+    entered = []
+    monkeypatch.setattr(predict, "reusing_freed_memory", lambda: entered.append(True) or contextlib.nullcontext())
+    with predict._keeping_freed_memory(models.prior, predict.windows(3000, 4000)):
+        pass
+    assert entered == [True]
+    with predict._keeping_freed_memory(models.attributes, predict.windows(512, 768)):
+        pass
+    assert entered == [True]

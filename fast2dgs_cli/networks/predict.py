@@ -13,7 +13,9 @@ kept, not the nine full-size maps.
 Above ``WHOLE_PIXELS`` each network runs on overlapping windows (``windows``): square tiles of ``NET_TILE``
 pixels with ``NET_HALO`` pixels of context on every side, at least the networks' receptive field, on the
 whole image's stride-16 grid, so a tile's interior sees what it sees in the whole image and the memory of a
-network's activations stays that of one window. Two windows run at a time, each on one thread.
+network's activations stays that of one window. Two windows run at a time, each on one thread. Where a
+window's activations are larger than glibc keeps for reuse by itself, freed memory is kept while the networks
+run (``allocator.reusing_freed_memory``), so that each layer does not fault in fresh pages.
 
 The networks run on one torch thread, whatever ``torch.set_num_threads`` (or ``OMP_NUM_THREADS``, or numba's
 thread count, which shares the OpenMP runtime) says: torch picks a different 1×1 convolution (im2col and
@@ -27,13 +29,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from ..allocator import ADAPTIVE_MMAP_MOST, reusing_freed_memory
 from ..gaussians import Gaussians
 from .attributes import MAP_CHANNELS, gaussians_from_picked
 from .registry import DEFAULT_MODEL, PriorModels, load_models
@@ -139,13 +142,22 @@ def _run_windows(net: torch.nn.Module, image: Tensor, n: int, keep: Callable[[Wi
             return out[..., inner_rows, inner_cols].clone()
 
     todo = windows(height, width)
-    with _one_thread():
+    with _one_thread(), _keeping_freed_memory(net, todo):
         if len(todo) == 1:
             keep(todo[0], run(todo[0]))
             return
         with ThreadPoolExecutor(_WORKERS) as pool:  # one thread each: the same sums as one window at a time
             for window, out in zip(todo, pool.map(run, todo)):
                 keep(window, out)
+
+
+def _keeping_freed_memory(net: torch.nn.Module, todo: list[Window]) -> AbstractContextManager:
+    """``reusing_freed_memory()`` where one full-resolution activation of ``net`` on a window (float32, its first
+    level's channels) is larger than the blocks glibc keeps for reuse by itself (``ADAPTIVE_MMAP_MOST``): each
+    layer would otherwise get fresh pages from the kernel and fault every one of them in."""
+    top, bottom, left, right = max((window.crop for window in todo), key=lambda c: (c[1] - c[0]) * (c[3] - c[2]))
+    activation = (bottom - top) * (right - left) * 4 * net.config.widths[0]
+    return reusing_freed_memory() if activation > ADAPTIVE_MMAP_MOST else nullcontext()
 
 
 @contextmanager
