@@ -408,3 +408,20 @@ def test_geometry_refinement_slopes_match_finite_differences(crop: torch.Tensor)
             assert slope[k] == pytest.approx(numeric, rel=1e-4, abs=1e-7), (g, k)
             checked += abs(numeric) > 1e-4
     assert checked >= 50  # most of the 100 derivatives are far from 0: the signs are really tested
+
+
+def test_entries_by_gaussian_inverts_every_pixels_selection_in_pixel_order() -> None:
+    """Each Gaussian's entries are the pixels (ascending) and weights of the slots that hold it, whatever range of
+    pixels counted them: checked against a plain inversion, on more pixels than ranges and on fewer."""
+    from fast2dgs_cli.encoder.refine import entries_by_gaussian
+
+    rng = np.random.default_rng(3)
+    for pixels, count in ((5, 7), (10_000, 300)):
+        ids = rng.integers(-1, count, size=(pixels, 10)).astype(np.int32)
+        weights = rng.random((pixels, 10)).astype(np.float32)
+        start, pixel_of, weight_of = entries_by_gaussian(ids, weights, count)
+        for g in range(count):
+            p, k = np.nonzero(ids == g)  # row-major: pixels ascending
+            assert np.array_equal(pixel_of[start[g] : start[g + 1]], p)
+            assert np.array_equal(weight_of[start[g] : start[g + 1]], weights[p, k])
+        assert start[count] == (ids >= 0).sum()

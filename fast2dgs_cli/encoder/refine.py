@@ -173,25 +173,43 @@ def band_rows(height: int, width: int) -> list[slice]:
     return [slice(top, min(height, top + rows)) for top in range(0, height, rows)]
 
 
-@kernel()
+_ENTRY_CHUNKS = 8
+"""Ranges of pixels that ``entries_by_gaussian`` inverts in parallel (any count gives the same entries)."""
+
+
+@kernel(parallel=True)
 def entries_by_gaussian(ids, weights, n):  # pragma: no cover - compiled
     """Invert the blend weights: Gaussian ``g`` is selected at pixels ``pixel_of[start[g]:start[g+1]]`` with
-    weights ``weight_of[...]`` (8 bytes an entry, pixels in ascending order)."""
+    weights ``weight_of[...]`` (8 bytes an entry, pixels in ascending order).
+
+    Each range of pixels counts its entries per Gaussian, the counts give every range its own place in each
+    Gaussian's entries (the ranges in pixel order), and the ranges fill their places at once."""
+    pixels, chunks = ids.shape[0], _ENTRY_CHUNKS
+    cursor = np.zeros((chunks, n), np.int64)
+    for chunk in prange(chunks):
+        for p in range(chunk * pixels // chunks, (chunk + 1) * pixels // chunks):
+            for k in range(ids.shape[1]):
+                g = ids[p, k]
+                if g >= 0:
+                    cursor[chunk, g] += 1
     start = np.zeros(n + 1, np.int64)
-    for g in ids.ravel():
-        if g >= 0:
-            start[g + 1] += 1
-    for g in range(n):
-        start[g + 1] += start[g]
-    cursor = start[:n].copy()
+    for g in range(n):  # each range's first place: after the entries of the ranges before it
+        place = start[g]
+        for chunk in range(chunks):
+            count = cursor[chunk, g]
+            cursor[chunk, g] = place
+            place += count
+        start[g + 1] = place
     pixel_of = np.empty(start[n], np.int32)
     weight_of = np.empty(start[n], np.float32)
-    for p in range(ids.shape[0]):
-        for k in range(ids.shape[1]):
-            g = ids[p, k]
-            if g >= 0:
-                pixel_of[cursor[g]], weight_of[cursor[g]] = p, weights[p, k]
-                cursor[g] += 1
+    for chunk in prange(chunks):
+        for p in range(chunk * pixels // chunks, (chunk + 1) * pixels // chunks):
+            for k in range(ids.shape[1]):
+                g = ids[p, k]
+                if g >= 0:
+                    place = cursor[chunk, g]
+                    pixel_of[place], weight_of[place] = p, weights[p, k]
+                    cursor[chunk, g] = place + 1
     return start, pixel_of, weight_of
 
 
