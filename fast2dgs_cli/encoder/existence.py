@@ -20,6 +20,7 @@ import heapq
 import math
 
 import numpy as np
+from numba import prange
 from torch import Tensor
 
 from ..jit import kernel
@@ -82,9 +83,10 @@ def _kernel_inputs(
     return s.ids, s.start, s.pixel_of, s.weight_of, stored_target(q, image, window_rows(window)), colours
 
 
-@kernel()
+@kernel(parallel=True)
 def _removal_costs(ids, start, pixel_of, weight_of, target, colours):  # pragma: no cover - compiled
-    """Removal cost of every Gaussian, the squared error of the picture, and the picture ``[P, 3]``."""
+    """Removal cost of every Gaussian (each on its own, so in parallel), the squared error of the picture, and the
+    picture ``[P, 3]``."""
     pixels = ids.shape[0]
     picture = np.zeros((pixels, 3))
     cursor = start[:-1].copy()  # pixels in ascending order meet each Gaussian's entries in their order
@@ -103,7 +105,7 @@ def _removal_costs(ids, start, pixel_of, weight_of, target, colours):  # pragma:
     n = start.shape[0] - 1
     mass = np.ones(pixels)
     costs = np.empty(n)
-    for g in range(n):
+    for g in prange(n):
         costs[g] = _cost(g, start, pixel_of, weight_of, target, colours, picture, mass)
     return costs, error, picture
 
