@@ -155,8 +155,8 @@ def _keeping_freed_memory(net: torch.nn.Module, todo: list[Window]) -> AbstractC
     """``reusing_freed_memory()`` where one full-resolution activation of ``net`` on a window (float32, its first
     level's channels) is larger than the blocks glibc keeps for reuse by itself (``ADAPTIVE_MMAP_MOST``): each
     layer would otherwise get fresh pages from the kernel and fault every one of them in."""
-    top, bottom, left, right = max((window.crop for window in todo), key=lambda c: (c[1] - c[0]) * (c[3] - c[2]))
-    activation = (bottom - top) * (right - left) * 4 * net.config.widths[0]
+    pixels = max((bottom - top) * (right - left) for top, bottom, left, right in (window.crop for window in todo))
+    activation = pixels * 4 * net.config.widths[0]
     return reusing_freed_memory() if activation > ADAPTIVE_MMAP_MOST else nullcontext()
 
 
