@@ -121,9 +121,11 @@ def parity(scene: Gaussians, height: int, width: int, backend: str, seed: int = 
     """``backend`` against the torch reference on one scene.
 
     Returns ``forward_max_abs``, the largest pixel difference, and per parameter ``<name>_grad_excess``: the
-    worst excess of ``|ours − ref|`` over ``1e-6 + 1e-4·|ref| + 1e-5·max|ref| + |ref − ref64|`` (≤ 0 passes),
-    where ``ref64`` is the reference rasterizer run in float64, a measure of the reference's own rounding. The
-    loss is the picture weighted by a fixed random map, so every pixel's gradient counts.
+    worst excess of ``|ours − ref|`` over ``1e-6 + 1e-4·|ref| + 1e-4·max|ref| + |ref − ref64|`` (≤ 0 passes),
+    where ``ref64`` is the reference rasterizer run in float64, a measure of the reference's own rounding; the
+    ``max|ref|`` term leaves room for float32 sums taken in another order (gmod adds each Gaussian's gradient
+    with atomics, in an order that changes between runs). The loss is the picture weighted by a fixed random
+    map, so every pixel's gradient counts.
     """
     weights = torch.randn(height, width, 3, generator=torch.Generator().manual_seed(seed))
     ref_image, ref_grads = _picture_and_gradients(scene, weights, lambda g: _reference(g, height, width))
@@ -131,7 +133,7 @@ def parity(scene: Gaussians, height: int, width: int, backend: str, seed: int = 
     image, grads = _picture_and_gradients(scene, weights, lambda g: render(g, height, width, backend))
     record = {"forward_max_abs": _worst((image - ref_image).abs())}
     for name, ours, ref, wide in zip(PARAMETERS, grads, ref_grads, wide_grads):
-        bound = 1e-6 + 1e-4 * ref.abs() + 1e-5 * _worst(ref.abs()) + (ref - wide).abs()
+        bound = 1e-6 + 1e-4 * ref.abs() + 1e-4 * _worst(ref.abs()) + (ref - wide).abs()
         record[f"{name}_grad_excess"] = _worst((ours - ref).abs() - bound)
     return record
 

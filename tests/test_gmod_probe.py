@@ -10,6 +10,7 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -31,21 +32,23 @@ BLACK_RENDER = "return torch.zeros(img_height, img_width, colors.shape[1])"
 FAILING_RENDER = 'raise RuntimeError("CUDA error: no kernel image is available for execution on the device")'
 
 
-def _clear_probe() -> None:
+def _clear_probe() -> dict[str, ModuleType]:
+    """Forget the probe's answers and every imported ``gmod`` module; return those modules."""
     gmod_backend.gmod_unavailable_reason.cache_clear()
     backends._probe_backends.cache_clear()
-    for name in [m for m in sys.modules if m == "gmod" or m.startswith("gmod.")]:
-        del sys.modules[name]
+    return {m: sys.modules.pop(m) for m in list(sys.modules) if m == "gmod" or m.startswith("gmod.")}
 
 
 @pytest.fixture
 def probe_here(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A CUDA machine as far as the probe can tell, rendering on the CPU; the probe's caches cleared around."""
+    """A CUDA machine as far as the probe can tell, rendering on the CPU; the probe's caches cleared around, and
+    a real gmod imported before (on a GPU machine) put back afterwards for the tests that use it."""
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(gmod_backend, "DEVICE", torch.device("cpu"))
-    _clear_probe()
+    real = _clear_probe()
     yield
     _clear_probe()
+    sys.modules.update(real)
 
 
 def _fake_gmod(root: Path, extension: str = "", render: str = WORKING_RENDER) -> Path:
@@ -147,3 +150,4 @@ def test_without_cuda_the_reason_says_so(monkeypatch: pytest.MonkeyPatch) -> Non
         assert gmod_backend.gmod_unavailable_reason() == "no CUDA device (torch.cuda.is_available() is False)"
     finally:
         gmod_backend.gmod_unavailable_reason.cache_clear()
+

@@ -1,5 +1,6 @@
-"""``benchmarks/gpu_check.py`` without a GPU: its scenes and parity harness judge the ``cpu`` backend against
-the torch reference, and the script itself stops with a clear "no CUDA" message."""
+"""``benchmarks/gpu_check.py``: its scenes and parity harness judge every backend that runs here against the
+torch reference (gmod where a GPU and a built gmod are present), and without CUDA the script stops with a clear
+"no CUDA" message."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from types import ModuleType
 import pytest
 import torch
 
+from fast2dgs_cli.gaussians import Gaussians
 from fast2dgs_cli.render import project
-from fast2dgs_cli.render.gmod_backend import tile_counts
+from fast2dgs_cli.render.gmod_backend import gmod_available, tile_counts
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
@@ -28,8 +30,11 @@ def gpu_check() -> ModuleType:
     return module
 
 
-@pytest.mark.parametrize("backend", ["cpu", "torch"])
-def test_the_parity_harness_passes_the_cpu_backends_on_every_size(gpu_check: ModuleType, backend: str) -> None:
+@pytest.mark.parametrize(
+    "backend",
+    ["cpu", "torch", pytest.param("gmod", marks=pytest.mark.skipif(not gmod_available(), reason="needs gmod"))],
+)
+def test_the_parity_harness_passes_every_backend_on_every_size(gpu_check: ModuleType, backend: str) -> None:
     for height, width in gpu_check.SIZES:
         for name, scene in gpu_check.scenes().items():
             record = gpu_check.parity(scene, height, width, backend)
@@ -43,6 +48,22 @@ def test_the_parity_harness_catches_a_picture_off_by_more_than_the_tolerance(
     monkeypatch.setattr(gpu_check, "render", lambda g, h, w, backend: draw(g, h, w, backend) * (1 + 1e-4))
     record = gpu_check.parity(gpu_check.random_scene(300, 1), 33, 16, "cpu")
     assert not gpu_check.parity_passed(record) and record["forward_max_abs"] > gpu_check.FORWARD_TOLERANCE
+
+
+def test_the_parity_harness_catches_gradients_off_by_a_percent(
+    gpu_check: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same picture, but the colours' gradients 1 % too large."""
+    draw = gpu_check.render
+
+    def skewed(g: Gaussians, height: int, width: int, backend: str) -> torch.Tensor:
+        color = g.color * 1.01 - 0.01 * g.color.detach()
+        return draw(Gaussians(g.xy, g.scale, g.rotation, color), height, width, backend)
+
+    monkeypatch.setattr(gpu_check, "render", skewed)
+    record = gpu_check.parity(gpu_check.random_scene(300, 1), 33, 16, "cpu")
+    assert record["forward_max_abs"] <= gpu_check.FORWARD_TOLERANCE and record["xy_grad_excess"] <= 0
+    assert record["color_grad_excess"] > 0 and not gpu_check.parity_passed(record)
 
 
 def test_degenerate_and_culled_scenes_hold_what_they_promise(gpu_check: ModuleType) -> None:
@@ -73,4 +94,3 @@ def test_without_cuda_the_script_says_so_and_exits_3(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)], capture_output=True, text=True, env=env,
                           check=False)  # fmt: skip
     assert done.returncode == 3 and "no CUDA device" in done.stderr and not out.exists()
-
