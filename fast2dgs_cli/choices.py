@@ -40,7 +40,8 @@ about as much per step and gain more from it. Measured in docs/encoder.md."""
 
 
 class Backend(str, Enum):
-    """Renderer backends; ``auto`` picks gmod on CUDA, else the fast CPU kernels, else the torch reference."""
+    """Renderer backends. ``auto`` is the fast CPU kernels, else the torch reference: the ones whose bytes do not
+    change from run to run. gmod (CUDA) sums its gradients in a varying order, so it runs only when named."""
 
     AUTO = "auto"
     TORCH = "torch"

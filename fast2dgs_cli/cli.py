@@ -103,7 +103,13 @@ MaxPixelsOption = Annotated[
         help="Refuse pictures of more pixels than this (the limit is checked before any memory is used for them).",
     ),
 ]
-BackendOption = Annotated[Backend, typer.Option(help="Renderer: auto picks gmod on a CUDA GPU, else cpu.")]
+BackendOption = Annotated[
+    Backend,
+    typer.Option(
+        help="Renderer: auto is cpu (the same bytes every run); gmod fits on a CUDA GPU, faster, its last bits "
+        "varying between runs."
+    ),
+]
 StepsOption = Annotated[int | None, typer.Option(min=0, max=MAX_STEPS, help=STEPS_HELP)]
 EffortOption = Annotated[int, typer.Option("-e", "--effort", min=1, max=9, help=EFFORT_HELP)]
 InitOption = Annotated[
@@ -137,7 +143,7 @@ GpusOption = Annotated[
     float,
     typer.Option(
         "--gpus-per-worker", min=0, max=64, rich_help_panel=BATCH,
-        help="GPUs a Ray worker reserves (with --backend auto it then renders with gmod).",
+        help="GPUs a Ray worker reserves (for --backend gmod).",
     ),
 ]
 FromListOption = Annotated[

@@ -5,8 +5,9 @@ decode_g2d:  bytes ─► read_header ─► limits ─► read_g2d ─► dequa
              ─► render_arrays (cpu) ─► [H, W, 3]
 decode_picture: … resize_arrays ─► render_bands (cpu) ─► 8-bit band by band ─► encode_picture ─► file bytes
 ```
-Decoding needs no network weights (everything it uses is in the file) and, on the cpu backend, no torch:
-numpy, numba and the container only. The torch and gmod backends load torch when asked for.
+Decoding needs no network weights (everything it uses is in the file) and, on the cpu backend (``auto``'s
+choice wherever numba is installed), no torch: numpy, numba and the container only. The torch and gmod backends
+load torch when asked for.
 
 A file cannot make the decoder do unbounded work (``formats/g2d.md`` §13): the header is checked first (no
 more Gaussians than reference pixels, an output of at most ``max_pixels``), then the rasterizer's work
@@ -83,11 +84,9 @@ def check_count(width: int, height: int, count: int, size: int) -> None:
 
 
 def _numpy_backend(backend: Backend) -> bool:
-    """Whether ``backend`` renders on the torch-free cpu path (``auto`` without gmod installed, or ``cpu``)."""
+    """Whether ``backend`` renders on the torch-free cpu path: ``cpu``, and ``auto`` wherever numba is installed."""
     numba_here = importlib.util.find_spec("numba") is not None
-    if backend is Backend.AUTO:
-        return numba_here and importlib.util.find_spec("gmod") is None
-    return backend is Backend.CPU and numba_here
+    return numba_here and backend in (Backend.AUTO, Backend.CPU)
 
 
 def _render(values: dict[str, np.ndarray], size: tuple[int, int], backend: Backend | str) -> np.ndarray:

@@ -79,9 +79,15 @@ def _imported(stderr: str) -> set[str]:
     return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
 
 
-def test_decode_imports_neither_torch_nor_the_encoder(tmp_path: Path, encoded: Path) -> None:
+@pytest.mark.parametrize("gmod_installed", [False, True])
+def test_decode_imports_neither_torch_nor_the_encoder(tmp_path: Path, encoded: Path, gmod_installed: bool) -> None:
+    """Also where a ``gmod`` package is importable: ``auto`` decodes on the cpu kernels there too."""
+    env = dict(os.environ)
+    if gmod_installed:
+        (tmp_path / "site" / "gmod").mkdir(parents=True)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path / "site"), env.get("PYTHONPATH")]))
     command = [sys.executable, "-X", "importtime", "-m", "fast2dgs_cli", "decode", str(encoded), "-o", "x.png"]
-    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    done = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "x.png").is_file()
     modules = _imported(done.stderr)

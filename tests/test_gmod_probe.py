@@ -131,7 +131,8 @@ def test_a_working_extension_is_accepted_and_renders_on_its_device(
     monkeypatch.setenv(ARCH_LIST, "9.0")
     assert gmod_backend.gmod_unavailable_reason() is None
     assert marker.exists() and os.environ[ARCH_LIST] == "9.0"
-    assert available_backends()[0] is Backend.GMOD and resolve_backend("auto") is Backend.GMOD
+    assert available_backends()[0] is Backend.GMOD and resolve_backend("gmod") is Backend.GMOD
+    assert resolve_backend("auto") is Backend.CPU  # never gmod: its bytes vary between runs
     assert backend_device("gmod") == gmod_backend.DEVICE and backend_device("cpu") == torch.device("cpu")
 
 
@@ -151,3 +152,11 @@ def test_without_cuda_the_reason_says_so(monkeypatch: pytest.MonkeyPatch) -> Non
     finally:
         gmod_backend.gmod_unavailable_reason.cache_clear()
 
+
+def test_auto_and_cpu_never_probe_the_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    def probe() -> str | None:
+        raise AssertionError("the gmod probe ran")
+
+    monkeypatch.setattr(backends, "gmod_unavailable_reason", probe)
+    assert resolve_backend("auto") is Backend.CPU and resolve_backend("cpu") is Backend.CPU
+    assert backend_device("auto") == torch.device("cpu")

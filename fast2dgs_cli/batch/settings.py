@@ -80,7 +80,7 @@ class RunnerSettings:
         ray: run on a Ray cluster (``ray_address``, else ``RAY_ADDRESS``, else a local one started here).
         ray_address: the cluster's address (``ray://…`` or ``HOST:PORT``), implies ``ray``.
         cpus_per_worker: CPUs a Ray worker reserves (its threads, too).
-        gpus_per_worker: GPUs a Ray worker reserves (so that GPU nodes run the gmod backend).
+        gpus_per_worker: GPUs a Ray worker reserves (so that GPU nodes can run ``--backend gmod``).
         retries: times a file whose worker died is tried again before it ends ``crashed``.
     """
 

@@ -54,18 +54,22 @@ def _probe_backends() -> tuple[Backend, ...]:
 
 
 def resolve_backend(backend: Backend | str) -> Backend:
-    """Turn ``auto`` into a concrete backend; raise ``BackendUnavailable`` for one that cannot run here."""
+    """Turn ``auto`` into a concrete backend; raise ``BackendUnavailable`` for one that cannot run here.
+
+    ``auto`` is ``cpu`` where numba is installed, else ``torch``, never ``gmod``: gmod adds up its gradients with
+    float atomics in an order that changes between runs, so a fit on it does not give the same bytes twice.
+    Only a backend named ``gmod`` probes the GPU.
+    """
     backend = Backend(backend)
-    available = available_backends()
     if backend is Backend.AUTO:
-        return available[0]
-    if backend not in available:
-        reason = {
-            Backend.GMOD: f"it needs a CUDA GPU and the gmod package (see README, 'Installing gmod'): "
-            f"{gmod_unavailable_reason()}",
-            Backend.CPU: "it needs the numba package",
-        }[backend]
-        raise BackendUnavailable(f"backend '{backend.value}' is not available: {reason}")
+        return Backend.CPU if _cpu_ready() else Backend.TORCH
+    if backend is Backend.CPU and not _cpu_ready():
+        raise BackendUnavailable("backend 'cpu' is not available: it needs the numba package")
+    if backend is Backend.GMOD and gmod_unavailable_reason() is not None:
+        raise BackendUnavailable(
+            "backend 'gmod' is not available: it needs a CUDA GPU and the gmod package (see README, 'Installing "
+            f"gmod'): {gmod_unavailable_reason()}"
+        )
     return backend
 
 
@@ -85,7 +89,7 @@ def load_kernels(backend: Backend | str = Backend.AUTO) -> float:
     are not needed or not installed this does nothing and returns 0. Raises ``BackendUnavailable`` like
     ``resolve_backend``.
     """
-    if resolve_backend(backend) is Backend.TORCH or Backend.CPU not in available_backends():
+    if resolve_backend(backend) is Backend.TORCH or not _cpu_ready():
         return 0.0
     from .cpu_backend import warm_up
 
