@@ -1,4 +1,5 @@
-"""The gmod (CUDA) backend: parity with the reference where a GPU is present, clear refusal elsewhere."""
+"""The gmod (CUDA) backend: a fit on the GPU, black pictures without intersections, a clear refusal without gmod
+(its parity with the reference: `test_gpu_check.py`)."""
 
 from __future__ import annotations
 
