@@ -106,8 +106,8 @@ MaxPixelsOption = Annotated[
 BackendOption = Annotated[
     Backend,
     typer.Option(
-        help="Renderer: auto is cpu (the same bytes every run); gmod fits on a CUDA GPU, faster, its last bits "
-        "varying between runs."
+        help="Renderer: auto is cpu (the same bytes every run); gmod runs on a CUDA GPU (an encode on it gives "
+        "different last bits each run)."
     ),
 ]
 StepsOption = Annotated[int | None, typer.Option(min=0, max=MAX_STEPS, help=STEPS_HELP)]

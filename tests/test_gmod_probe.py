@@ -15,12 +15,15 @@ from types import ModuleType
 import pytest
 import torch
 
+from fast2dgs_cli.gaussians import Gaussians
 from fast2dgs_cli.render import (
+    TOP_K,
     Backend,
     BackendUnavailable,
     available_backends,
     backend_device,
     backends,
+    blend_weights,
     gmod_backend,
     resolve_backend,
 )
@@ -160,3 +163,5 @@ def test_auto_and_cpu_never_probe_the_gpu(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr(backends, "gmod_unavailable_reason", probe)
     assert resolve_backend("auto") is Backend.CPU and resolve_backend("cpu") is Backend.CPU
     assert backend_device("auto") == torch.device("cpu")
+    scene = Gaussians(torch.rand(3, 2), torch.ones(3, 2), torch.zeros(3), torch.rand(3, 3))
+    assert blend_weights(scene, 8, 8, "auto").ids.shape == (64, TOP_K)  # the encoder's refinement asks this

@@ -173,7 +173,7 @@ def blend_weights(
     _check_request(height, width, rows)
     chosen = Backend(backend)
     if chosen is not Backend.TORCH:
-        chosen = Backend.CPU if Backend.CPU in available_backends() else Backend.TORCH
+        chosen = Backend.CPU if _cpu_ready() else Backend.TORCH
     projected = project(gaussians.to(device="cpu"), height, width)
     if chosen is Backend.CPU:
         from .cpu_backend import blend_weights_cpu
