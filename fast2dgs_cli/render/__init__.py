@@ -8,8 +8,8 @@ Gaussians ──project()──► Projected (xys, conics, colours, radii, tile 
 Every backend computes the same image (``formats/g2d.md`` §10); they differ only in speed and in the device
 they run on. ``torch`` is the readable reference; ``cpu`` the fast multithreaded numba kernels (also usable
 without torch: ``render.arrays.render_arrays``); ``gmod`` the CUDA rasterizer of the Image-GS team, used when
-named and a probe finds it working (``gmod_unavailable_reason`` says why not). The torch-based names below load on first
-use, so importing this package (as the decoder does) never imports torch.
+named and a probe finds it working (``gmod_unavailable_reason`` says why not). The torch-based names below
+load on first use, so importing this package (as the decoder does) never imports torch.
 """
 
 from __future__ import annotations

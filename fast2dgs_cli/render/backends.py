@@ -46,7 +46,7 @@ def available_backends() -> list[Backend]:
 
 @lru_cache(maxsize=1)
 def _probe_backends() -> tuple[Backend, ...]:
-    """Probe once per process: every ``render`` call asks."""
+    """Probe once per process (the gmod probe starts CUDA and renders on it)."""
     found = [Backend.GMOD] if gmod_unavailable_reason() is None else []
     if _cpu_ready():
         found.append(Backend.CPU)
@@ -65,10 +65,11 @@ def resolve_backend(backend: Backend | str) -> Backend:
         return Backend.CPU if _cpu_ready() else Backend.TORCH
     if backend is Backend.CPU and not _cpu_ready():
         raise BackendUnavailable("backend 'cpu' is not available: it needs the numba package")
-    if backend is Backend.GMOD and gmod_unavailable_reason() is not None:
+    reason = gmod_unavailable_reason() if backend is Backend.GMOD else None
+    if reason is not None:
         raise BackendUnavailable(
             "backend 'gmod' is not available: it needs a CUDA GPU and the gmod package (see README, 'Installing "
-            f"gmod'): {gmod_unavailable_reason()}"
+            f"gmod'): {reason}"
         )
     return backend
 
