@@ -65,22 +65,32 @@ def _baselines(pixels, max_bytes: int) -> dict[str, dict]:
     return found
 
 
-def measure_size(source: Path, megapixels: float, folder: Path) -> dict:
-    """Encode, decode and compare one size; return its row."""
-    import numpy as np
+def resized_photo(source: Path, megapixels: float, folder: Path) -> Path:
+    """``source`` resized with Lanczos to the 4:3 picture of about ``megapixels`` (``size_for``), as a PNG in
+    ``folder``."""
     from PIL import Image
 
     width, height = size_for(megapixels)
     image = folder / f"photo-{width}x{height}.png"
     with Image.open(source) as opened:
         opened.convert("RGB").resize((width, height), Image.LANCZOS).save(image)
+    return image
+
+
+def encode_and_decode(image: Path, folder: Path, options: tuple[str, ...] = ()) -> dict:
+    """``f2dgs encode image`` with ``options`` and ``f2dgs decode`` of its file, each in a fresh process: the
+    file's bytes and bits per pixel, the decoded picture's PSNR, and each command's wall seconds and peak MiB."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(image).convert("RGB"))
+    height, width = pixels.shape[:2]
     g2d, decoded = folder / "photo.g2d", folder / "decoded.png"
     limit = ["--max-pixels", str(width * height)] if width * height > MAX_PIXELS else []  # above the default
-    encode = measure_process([*f2dgs_command(), "encode", str(image), "-o", str(g2d), "--force", *limit])
+    encode = measure_process([*f2dgs_command(), "encode", str(image), "-o", str(g2d), "--force", *limit, *options])
     decode = measure_process([*f2dgs_command(), "decode", str(g2d), "-o", str(decoded), "--force", *limit])
-    pixels = np.asarray(Image.open(image).convert("RGB"))
     size = g2d.stat().st_size
-    row = {
+    return {
         "megapixels": round(width * height / 1e6, 3),
         "width": width,
         "height": height,
@@ -91,14 +101,30 @@ def measure_size(source: Path, megapixels: float, folder: Path) -> dict:
         "encode_peak_mib": round(encode[1], 1),
         "decode_s": round(decode[0], 3),
         "decode_peak_mib": round(decode[1], 1),
-        "baselines": _baselines(pixels, size),
     }
+
+
+def measure_size(source: Path, megapixels: float, folder: Path) -> dict:
+    """Encode, decode and compare one size; return its row."""
+    import numpy as np
+    from PIL import Image
+
+    image = resized_photo(source, megapixels, folder)
+    row = encode_and_decode(image, folder)
+    width, height, g2d = row["width"], row["height"], folder / "photo.g2d"
+    row["baselines"] = _baselines(np.asarray(Image.open(image).convert("RGB")), row["bytes"])
     if width * height <= UPSCALED_DECODE_LIMIT:
-        big = measure_process([*f2dgs_command(), "decode", str(g2d), "-o", str(decoded), "--force", "--scale", "2",
-                        "--max-pixels", str(4 * width * height)])  # fmt: skip
+        big = measure_process([*f2dgs_command(), "decode", str(g2d), "-o", str(folder / "decoded.png"), "--force",
+                               "--scale", "2", "--max-pixels", str(4 * width * height)])  # fmt: skip
         row["decode_x2"] = {"megapixels": round(4 * width * height / 1e6, 2), "s": round(big[0], 3),
                             "peak_mib": round(big[1], 1)}  # fmt: skip
     return row
+
+
+def warm_kernels(folder: Path) -> None:
+    """Encode the bundled sample once, so that the timed commands find the kernels compiled and cached."""
+    sample = ROOT / "tests" / "data" / "kodim23-384x256.png"
+    subprocess.run([*f2dgs_command(), "encode", str(sample), "-o", str(folder / "warm.g2d"), "-n", "300"], check=True)
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -135,8 +161,7 @@ def main() -> None:
     rows = json.loads(args.out.read_text())["sizes"] if args.add else []
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as scratch:
-        warm = ROOT / "tests" / "data" / "kodim23-384x256.png"  # compiles or loads the kernels: none is timed
-        subprocess.run([*f2dgs_command(), "encode", str(warm), "-o", f"{scratch}/warm.g2d", "-n", "300"], check=True)
+        warm_kernels(Path(scratch))
         for megapixels in args.sizes:
             rows.append(measure_size(args.source, megapixels, Path(scratch)))
             print({key: value for key, value in rows[-1].items() if key != "baselines"}, rows[-1]["baselines"])

@@ -516,6 +516,31 @@ def large_images_table() -> str:
     return "\n".join(lines)
 
 
+def large_steps_table() -> str:
+    """A large picture's encode at fewer fine-tuning steps and lower efforts, from ``large_steps.json``."""
+    data = _results("large_steps.json")
+    if data is None:
+        return _missing("python benchmarks/large_steps.py")
+    first = data["runs"][0]
+    lines = [
+        f"{first['megapixels']:.1f} MP ({first['width']}×{first['height']}), quality 60:",
+        "",
+        "| options | bytes | bpp | PSNR | encode s | encode peak MiB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for run in data["runs"]:
+        lines.append(
+            f"| `{run['options']}` | {run['bytes']} | {run['bpp']:.3f} | {run['psnr']:.2f} | {run['encode_s']:.1f} | "
+            f"{run['encode_peak_mib']:.0f} |"
+        )
+    load = data["loadavg_start"]
+    lines.append(
+        f"\nFresh `f2dgs encode` processes, one run each; {describe_machine(data['machine'])}; load average "
+        f"{load[0]:.1f} at the start, {data['loadavg_end'][0]:.1f} at the end."
+    )
+    return "\n".join(lines)
+
+
 def decode_limits_table() -> str:
     """Adversarial `.g2d` files against the decoder's limits, from ``decode_limits.json`` (decode_limits.py)."""
     data = _results("decode_limits.json")
@@ -637,6 +662,7 @@ DOCUMENTS: dict[str, dict[str, Callable[[], str]]] = {
         "decode-speed": decode_speed_table,
         "decode-limits": decode_limits_table,
         "large-images": large_images_table,
+        "large-steps": large_steps_table,
         "prior": prior_table,
         "headroom": headroom_table,
         "train-reproduction": train_reproduction_table,
