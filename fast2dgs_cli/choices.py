@@ -11,6 +11,7 @@ __all__ = [
     "DEFAULT_QUALITY",
     "DEFAULT_STEPS",
     "MAX_DEFAULT_STEPS",
+    "MAX_ENCODES",
     "REFERENCE_QUALITY",
     "Backend",
     "InitMethod",
@@ -37,6 +38,10 @@ prior starts close to a fit. Measured in docs/encoder.md."""
 MAX_DEFAULT_STEPS = 100
 """Fine-tuning steps when none are given, at half ``DEFAULT_DENSITY`` and below: fewer, larger Gaussians cost
 about as much per step and gain more from it. Measured in docs/encoder.md."""
+
+
+MAX_ENCODES = 5
+"""Most full encodes ``rate.encode_to_bpp`` runs for one image before giving up."""
 
 
 class Backend(str, Enum):

@@ -25,6 +25,7 @@ from .batch import (
     DEFAULT_QUALITY,
     DEFAULT_STEPS,
     MAX_DEFAULT_STEPS,
+    MAX_ENCODES,
     MAX_GAUSSIANS,
     MAX_PIXELS,
     MAX_SIDE,
@@ -334,7 +335,7 @@ def encode(
         typer.Option(
             "--bpp", min=0.001, max=MAX_BPP,
             help="Largest file size in bits per pixel: finds the largest budget that fits, estimated from the "
-            "initialization, then checked by full encodes (usually 1, at most 5 per image).",
+            f"initialization, then checked by full encodes (usually 1, at most {MAX_ENCODES} per image).",
         ),
     ] = None,
     gaussians: Annotated[

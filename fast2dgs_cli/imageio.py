@@ -58,12 +58,10 @@ class LoadedImage:
     Attributes:
         pixels: ``[H, W, 3]`` float32 RGB in [0, 1] (a NumPy array: this module needs no torch).
         had_alpha: whether an alpha channel was discarded.
-        source_mode: the Pillow mode of the file (e.g. ``RGB``, ``RGBA``, ``I;16``, ``P``).
     """
 
     pixels: np.ndarray
     had_alpha: bool
-    source_mode: str
 
 
 def load_image(source: str | os.PathLike[str] | bytes, max_pixels: int = MAX_PIXELS) -> LoadedImage:
@@ -117,8 +115,8 @@ def _to_rgb(image: Image.Image) -> LoadedImage:
         rgb = np.asarray(image.convert("RGB"))
         # float32 division is correctly rounded: the same floats as dividing in float64 and rounding (every one
         # of the 256 values checked), without a float64 copy of the picture
-        return LoadedImage(np.divide(rgb, np.float32(255.0), dtype=np.float32), had_alpha, mode)
-    return LoadedImage(np.ascontiguousarray(rgb, dtype=np.float32), had_alpha, mode)
+        return LoadedImage(np.divide(rgb, np.float32(255.0), dtype=np.float32), had_alpha)
+    return LoadedImage(np.ascontiguousarray(rgb, dtype=np.float32), had_alpha)
 
 
 def to_rgb8(image: np.ndarray) -> np.ndarray:

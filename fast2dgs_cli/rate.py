@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from torch import Tensor
 
-from .choices import DEFAULT_DENSITY, DEFAULT_QUALITY, REFERENCE_QUALITY, RateChoice
+from .choices import DEFAULT_DENSITY, DEFAULT_QUALITY, MAX_ENCODES, REFERENCE_QUALITY, RateChoice
 from .codec import EncodeOptions, EncodeResult, encode_image
 from .container import write_g2d
 from .encoder.init import init_gaussians
@@ -39,8 +39,6 @@ from .errors import RequestError
 
 __all__ = ["DEFAULT_QUALITY", "MAX_ENCODES", "RateChoice", "budget_for_quality", "encode_at_rate", "encode_to_bpp"]
 
-MAX_ENCODES = 5
-"""Most full encodes ``encode_to_bpp`` runs before giving up."""
 _QUALITY_PER_DOUBLING = 15.0
 _AIM = 0.95
 """Share of the byte target aimed at."""

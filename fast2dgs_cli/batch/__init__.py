@@ -12,7 +12,16 @@ batch. Nothing here prints: the caller shows progress and results. Importing thi
 torch, the encoder nor Ray; they load when first needed.
 """
 
-from ..choices import DEFAULT_GAUSSIANS, DEFAULT_QUALITY, DEFAULT_STEPS, MAX_DEFAULT_STEPS, Backend, InitMethod, Loss
+from ..choices import (
+    DEFAULT_GAUSSIANS,
+    DEFAULT_QUALITY,
+    DEFAULT_STEPS,
+    MAX_DEFAULT_STEPS,
+    MAX_ENCODES,
+    Backend,
+    InitMethod,
+    Loss,
+)
 from ..container import MAX_GAUSSIANS
 from ..effort import DEFAULT_EFFORT
 from ..imageio import MAX_PIXELS, MAX_SIDE
@@ -43,9 +52,9 @@ from .settings import (
 
 __all__ = [
     "DEFAULT_EFFORT", "DEFAULT_GAUSSIANS", "DEFAULT_QUALITY", "DEFAULT_RETRIES", "DEFAULT_STEPS", "MANIFEST_NAME",
-    "MAX_DEFAULT_STEPS", "MAX_GAUSSIANS", "MAX_INPUT_BYTES", "MAX_PIXELS", "MAX_SIDE", "Backend", "BenchWork",
-    "DecodeSettings", "DecodeWork", "EncodeSettings", "EncodeWork", "FileResult", "InitMethod", "Job", "Loss",
-    "Manifest", "RunnerSettings", "StepCallback", "Work", "baseline_codecs", "bench_file", "bench_summary",
+    "MAX_DEFAULT_STEPS", "MAX_ENCODES", "MAX_GAUSSIANS", "MAX_INPUT_BYTES", "MAX_PIXELS", "MAX_SIDE", "Backend",
+    "BenchWork", "DecodeSettings", "DecodeWork", "EncodeSettings", "EncodeWork", "FileResult", "InitMethod", "Job",
+    "Loss", "Manifest", "RunnerSettings", "StepCallback", "Work", "baseline_codecs", "bench_file", "bench_summary",
     "decode_file", "default_manifest", "default_workers", "encode_file", "plan_bench", "plan_decode", "plan_encode",
     "prepare_encoder", "read_list", "read_manifest", "run_batch", "run_one",
 ]  # fmt: skip
