@@ -11,7 +11,7 @@ offset   size  field
 ```
 Decompressed: for each channel, its K byte planes, most significant first, N bytes each. The writer ends a
 zstd block after every plane, so each plane gets its own literal (Huffman) table: a plane of nearly constant
-high bytes and one of uniform low bytes no longer share one, and the file is smaller (``docs/encoder.md``).
+high bytes and one of uniform low bytes code better apart than with one table (``docs/encoder.md``).
 Any zstd decoder reads the frame as usual.
 """
 

@@ -16,7 +16,7 @@ the blend weights, their per-Gaussian index and the residual, O(pixels × TOP_K)
 
 The rounding of every colour is decided against the decoder's exact geometry and grid, which absorbs part of
 the geometry's quantization error too. The encoder follows it with ``refine_geometry.refine_geometry`` and a
-second colour refinement. Measurements, and the gradient-based tails this replaced: docs/encoder.md.
+second colour refinement. Measurements: docs/encoder.md.
 """
 
 from __future__ import annotations
